@@ -1,0 +1,326 @@
+//! The labelled TF→gene pairs a method is trained and evaluated on.
+//!
+//! Candidates are every TF→gene pair inside the dataset's genes, self-pairs excluded. Every
+//! ground-truth edge among them is a positive; negatives are drawn uniformly without replacement
+//! from the other candidates. With one negative per positive a random scorer has AUPRC 0.5.
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use ugrn_sdk::{GeneSymbol, Pair};
+
+use super::Dataset;
+
+/// How many non-edge candidates become negatives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Negatives {
+    /// Negatives per positive, rounded to the nearest count; capped at the non-edges there are.
+    Ratio(f64),
+    /// Every non-edge candidate.
+    All,
+}
+
+/// What a pair set was drawn from and holds. `positives` and `negatives` describe the set
+/// itself (and follow `retain` and `split_validation`); the other counts describe the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PairCounts {
+    /// TF→gene pairs inside the gene set, self-pairs excluded.
+    pub candidates: usize,
+    pub positives: usize,
+    pub negatives: usize,
+    /// Non-edge candidates there were to draw negatives from.
+    pub non_edges: usize,
+    /// Ground-truth edges that are no candidate (self-loops, or a source outside the TF list).
+    pub edges_not_candidates: usize,
+}
+
+/// Pairs sorted by source then target, with a label each (true = ground-truth edge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairSet {
+    pub pairs: Vec<Pair>,
+    pub labels: Vec<bool>,
+    pub counts: PairCounts,
+    /// What sampling left out or could not do, for the run report.
+    pub notes: Vec<String>,
+}
+
+impl PairSet {
+    /// Keeps the pairs `keep` accepts, in order; returns how many were dropped.
+    pub fn retain(&mut self, keep: impl Fn(&Pair) -> bool) -> usize {
+        let before = self.pairs.len();
+        let (pairs, labels): (Vec<Pair>, Vec<bool>) =
+            self.pairs.iter().zip(&self.labels).filter(|(p, _)| keep(p)).map(|(p, l)| (*p, *l)).unzip();
+        self.counts.positives = labels.iter().filter(|&&l| l).count();
+        self.counts.negatives = labels.len() - self.counts.positives;
+        self.pairs = pairs;
+        self.labels = labels;
+        before - self.pairs.len()
+    }
+
+    /// The pairs at `rows` (ascending), with counts for them.
+    fn subset(&self, rows: &[usize]) -> PairSet {
+        let pairs: Vec<Pair> = rows.iter().map(|&r| self.pairs[r]).collect();
+        let labels: Vec<bool> = rows.iter().map(|&r| self.labels[r]).collect();
+        let positives = labels.iter().filter(|&&l| l).count();
+        let counts = PairCounts { positives, negatives: labels.len() - positives, ..self.counts };
+        PairSet { pairs, labels, counts, notes: self.notes.clone() }
+    }
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014). Home-made on purpose: its stream is fixed by this
+/// code, not by a crate version, so a seed names the same sample in every build.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` for n > 0, without modulo bias (Lemire's multiply-and-reject).
+    fn below(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        let reject_under = n.wrapping_neg() % n;
+        loop {
+            let product = u128::from(self.next_u64()) * u128::from(n);
+            if product as u64 >= reject_under {
+                return (product >> 64) as usize;
+            }
+        }
+    }
+
+    /// Moves a uniform random `k`-subset of `items` to its front (partial Fisher–Yates).
+    fn choose_front<T>(&mut self, items: &mut [T], k: usize) {
+        for i in 0..k.min(items.len()) {
+            let j = i + self.below(items.len() - i);
+            items.swap(i, j);
+        }
+    }
+}
+
+/// Every positive and the requested negatives of `dataset`, sorted by (source, target).
+/// The same dataset, `negatives` and `seed` give the same set.
+///
+/// # Panics
+/// If a `Ratio` is negative or NaN (the workflow checks it before).
+pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64) -> PairSet {
+    let genes = dataset.genes.len();
+    let mut is_tf = vec![false; genes];
+    for &t in &dataset.tfs {
+        is_tf[t] = true;
+    }
+    let (positives, not_candidates): (Vec<Pair>, Vec<Pair>) =
+        dataset.edges.iter().partition(|e| e.source != e.target && is_tf[e.source]);
+    let candidates = dataset.tfs.len() * genes.saturating_sub(1);
+    let mut pool = Vec::with_capacity(candidates - positives.len());
+    for &source in &dataset.tfs {
+        for target in (0..genes).filter(|&t| t != source) {
+            let pair = Pair { source, target };
+            // `edges` is sorted, so `positives` is too.
+            if positives.binary_search(&pair).is_err() {
+                pool.push(pair);
+            }
+        }
+    }
+    let non_edges = pool.len();
+
+    let mut notes = Vec::new();
+    if !not_candidates.is_empty() {
+        let self_loops = not_candidates.iter().filter(|e| e.source == e.target).count();
+        notes.push(format!(
+            "{} ground-truth edges are no TF→gene candidates, so unused: {self_loops} self-loops, {} from non-TFs",
+            not_candidates.len(),
+            not_candidates.len() - self_loops
+        ));
+    }
+    let wanted = match negatives {
+        Negatives::All => non_edges,
+        Negatives::Ratio(ratio) => {
+            assert!(ratio >= 0.0, "negative ratio must be ≥ 0, got {ratio}");
+            let wanted = (ratio * positives.len() as f64).round();
+            if wanted > non_edges as f64 {
+                notes.push(format!(
+                    "only {non_edges} non-edge candidates for the {wanted} negatives a ratio of {ratio} asks: all taken"
+                ));
+            }
+            // A float-to-int `as` saturates, and the cap keeps it within the pool.
+            (wanted as usize).min(non_edges)
+        }
+    };
+    if wanted < non_edges {
+        SplitMix64(seed).choose_front(&mut pool, wanted);
+        pool.truncate(wanted);
+    }
+
+    let mut labelled: Vec<(Pair, bool)> =
+        positives.iter().map(|&p| (p, true)).chain(pool.iter().map(|&p| (p, false))).collect();
+    labelled.sort_unstable();
+    let (pairs, labels) = labelled.into_iter().unzip();
+    let counts = PairCounts {
+        candidates,
+        positives: positives.len(),
+        negatives: pool.len(),
+        non_edges,
+        edges_not_candidates: not_candidates.len(),
+    };
+    PairSet { pairs, labels, counts, notes }
+}
+
+/// Splits `set` into (training, validation): `fraction` of the positives and of the negatives
+/// (each rounded) go to validation, chosen at random for `seed`; both keep the input order.
+///
+/// # Panics
+/// If `fraction` is outside [0, 1].
+pub fn split_validation(set: &PairSet, fraction: f64, seed: u64) -> (PairSet, PairSet) {
+    assert!((0.0..=1.0).contains(&fraction), "validation fraction must be in [0, 1], got {fraction}");
+    let mut rng = SplitMix64(seed);
+    let mut in_validation = vec![false; set.pairs.len()];
+    for label in [true, false] {
+        let mut rows: Vec<usize> = (0..set.labels.len()).filter(|&r| set.labels[r] == label).collect();
+        let k = (fraction * rows.len() as f64).round() as usize;
+        rng.choose_front(&mut rows, k);
+        for &r in &rows[..k] {
+            in_validation[r] = true;
+        }
+    }
+    let (validation, training): (Vec<usize>, Vec<usize>) = (0..set.pairs.len()).partition(|&r| in_validation[r]);
+    (set.subset(&training), set.subset(&validation))
+}
+
+/// The genes the set's pairs touch, as sources or targets.
+pub fn genes_of(set: &PairSet, dataset: &Dataset) -> BTreeSet<GeneSymbol> {
+    set.pairs.iter().flat_map(|p| [p.source, p.target]).map(|g| dataset.genes[g].clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Six genes, TFs 0 and 1: 10 candidates, 3 of them edges; plus a self-loop and an edge
+    /// from a non-TF, which are no candidates.
+    fn dataset() -> Dataset {
+        let edge = |source, target| Pair { source, target };
+        Dataset {
+            name: "toy".into(),
+            network: "custom".into(),
+            size: None,
+            genes: ["A", "B", "C", "D", "E", "F"].iter().map(|s| s.to_string()).collect(),
+            tfs: vec![0, 1],
+            edges: vec![edge(0, 0), edge(0, 2), edge(1, 0), edge(1, 5), edge(3, 4)],
+            expression: None,
+            expression_source: String::new(),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn balanced_sampling_counts_and_labels() {
+        let set = sample_pairs(&dataset(), Negatives::Ratio(1.0), 7);
+        let counts = PairCounts { candidates: 10, positives: 3, negatives: 3, non_edges: 7, edges_not_candidates: 2 };
+        assert_eq!(set.counts, counts);
+        assert_eq!(set.pairs.len(), 6);
+        let positives: Vec<Pair> = set.pairs.iter().zip(&set.labels).filter(|(_, l)| **l).map(|(p, _)| *p).collect();
+        assert_eq!(
+            positives,
+            vec![Pair { source: 0, target: 2 }, Pair { source: 1, target: 0 }, Pair { source: 1, target: 5 }]
+        );
+        assert!(set.pairs.windows(2).all(|w| w[0] < w[1]), "sorted and distinct: {:?}", set.pairs);
+        for (p, &label) in set.pairs.iter().zip(&set.labels) {
+            assert!(p.source != p.target && p.source <= 1);
+            assert_eq!(label, dataset().edges.contains(p));
+        }
+        assert_eq!(
+            set.notes,
+            vec!["2 ground-truth edges are no TF→gene candidates, so unused: 1 self-loops, 1 from non-TFs"]
+        );
+    }
+
+    #[test]
+    fn sampling_is_deterministic_per_seed_and_varies_across_seeds() {
+        let d = dataset();
+        let a = sample_pairs(&d, Negatives::Ratio(1.0), 1);
+        assert_eq!(a, sample_pairs(&d, Negatives::Ratio(1.0), 1));
+        let distinct: BTreeSet<Vec<Pair>> = (0..20).map(|s| sample_pairs(&d, Negatives::Ratio(1.0), s).pairs).collect();
+        assert!(distinct.len() > 5, "only {} different samples from 20 seeds", distinct.len());
+    }
+
+    #[test]
+    fn negatives_are_uniform_over_non_edges() {
+        // 7 non-edges, 3 drawn per seed: each should be drawn 3/7 of the time.
+        let d = dataset();
+        let mut drawn = std::collections::BTreeMap::<Pair, usize>::new();
+        let runs = 7000;
+        for seed in 0..runs {
+            let set = sample_pairs(&d, Negatives::Ratio(1.0), seed);
+            for (p, _) in set.pairs.iter().zip(&set.labels).filter(|(_, l)| !**l) {
+                *drawn.entry(*p).or_default() += 1;
+            }
+        }
+        assert_eq!(drawn.len(), 7);
+        for (pair, n) in drawn {
+            assert!((2700..=3300).contains(&n), "{pair:?} drawn {n} times of {runs}, expected about 3000");
+        }
+    }
+
+    #[test]
+    fn ratio_all_and_shortfall() {
+        let d = dataset();
+        assert_eq!(sample_pairs(&d, Negatives::Ratio(2.0), 0).counts.negatives, 6);
+        assert_eq!(sample_pairs(&d, Negatives::Ratio(0.5), 0).counts.negatives, 2);
+        let all = sample_pairs(&d, Negatives::All, 0);
+        assert_eq!((all.counts.negatives, all.pairs.len()), (7, 10));
+        assert_eq!(all.notes.len(), 1);
+        let short = sample_pairs(&d, Negatives::Ratio(3.0), 0);
+        assert_eq!(short.counts.negatives, 7);
+        assert_eq!(short.notes[1], "only 7 non-edge candidates for the 9 negatives a ratio of 3 asks: all taken");
+    }
+
+    #[test]
+    fn validation_split_is_stratified_and_deterministic() {
+        let d = Dataset { tfs: vec![0, 1, 2, 3, 4, 5], ..dataset() };
+        let set = sample_pairs(&d, Negatives::Ratio(2.0), 3);
+        assert_eq!((set.counts.positives, set.counts.negatives), (4, 8));
+        let (train, validation) = split_validation(&set, 0.25, 9);
+        assert_eq!((validation.counts.positives, validation.counts.negatives), (1, 2));
+        assert_eq!((train.counts.positives, train.counts.negatives), (3, 6));
+        assert_eq!(validation.labels.iter().filter(|&&l| l).count(), 1);
+        assert_eq!(train.counts.candidates, set.counts.candidates);
+        let mut union: Vec<Pair> = train.pairs.iter().chain(&validation.pairs).copied().collect();
+        union.sort_unstable();
+        assert_eq!(union, set.pairs);
+        assert!(train.pairs.windows(2).all(|w| w[0] < w[1]) && validation.pairs.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(split_validation(&set, 0.25, 9), (train, validation));
+        let (all_train, none) = split_validation(&set, 0.0, 9);
+        assert_eq!((all_train.pairs, none.pairs.len()), (set.pairs.clone(), 0));
+    }
+
+    #[test]
+    fn retain_drops_and_recounts() {
+        let d = dataset();
+        let mut set = sample_pairs(&d, Negatives::All, 0);
+        let dropped = set.retain(|p| p.target != 0);
+        // Only TF 1 → gene 0 (an edge) goes: TF 0 has no self-pair to lose.
+        assert_eq!(dropped, 1);
+        assert_eq!((set.counts.positives, set.counts.negatives), (2, 7));
+        assert_eq!(set.pairs.len(), set.labels.len());
+        assert!(set.pairs.iter().all(|p| p.target != 0));
+    }
+
+    #[test]
+    fn genes_of_lists_sources_and_targets() {
+        let d = dataset();
+        let mut set = sample_pairs(&d, Negatives::All, 0);
+        set.retain(|p| p.source == 1 && p.target >= 4);
+        let genes: Vec<String> = genes_of(&set, &d).into_iter().collect();
+        assert_eq!(genes, vec!["B", "E", "F"]);
+    }
+
+    #[test]
+    fn lemire_bound_stays_in_range() {
+        let mut rng = SplitMix64(42);
+        assert!((0..1000).all(|_| rng.below(3) < 3));
+        assert_eq!(rng.below(1), 0);
+    }
+}

@@ -1,0 +1,430 @@
+//! The leave-dataset-out experiment: for each network, train every method's translator on the
+//! training datasets and apply it zero-shot to each test dataset, then evaluate.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow, bail};
+use sha2::{Digest, Sha256};
+use ugrn_sdk::{
+    DatasetView, Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
+
+use crate::cache::{CacheKey, FeatureCache, Lookup, hex};
+use crate::data::{self, Dataset, PairSet};
+use crate::oracle::BatchedOracle;
+use crate::plugin::{PluginHandle, Registry};
+use crate::report::{Outcome, Report, ReportWriter, Row};
+use crate::workflow::{DirectScore, MethodKind, ResolvedWorkflow};
+
+pub struct RunOptions {
+    pub output: Option<PathBuf>,
+    pub force: bool,
+    pub quiet: bool,
+}
+
+/// `auto` picks `cuda:0` when this build has CUDA support and a GPU answers, else CPU, and says
+/// which. `cuda:N` is checked against the GPUs present.
+pub fn resolve_device(requested: &str) -> anyhow::Result<String> {
+    let gpus = crate::devices::list();
+    match requested {
+        "auto" => match gpus {
+            Ok(g) if cfg!(feature = "cuda") && !g.is_empty() => {
+                tracing::info!("device auto: using cuda:0 ({})", g[0].name);
+                Ok("cuda:0".into())
+            }
+            Ok(_) => {
+                tracing::info!("device auto: this build has no CUDA support, using cpu");
+                Ok("cpu".into())
+            }
+            Err(why) => {
+                tracing::info!("device auto: {why}; using cpu");
+                Ok("cpu".into())
+            }
+        },
+        cuda if cuda.starts_with("cuda:") => {
+            if !cfg!(feature = "cuda") {
+                bail!("device {cuda}: this build has no CUDA support; rebuild with `cargo build --release --features cuda`");
+            }
+            let ordinal: usize = cuda[5..].parse().with_context(|| format!("device {cuda:?}"))?;
+            match gpus {
+                Ok(g) if ordinal < g.len() => Ok(cuda.to_string()),
+                Ok(g) => bail!("device {cuda}: only {} GPU(s) present", g.len()),
+                Err(why) => bail!("device {cuda}: {why}"),
+            }
+        }
+        other => Ok(other.to_string()),
+    }
+}
+
+/// The oracle's batch budget: on a GPU, 80% of its free memory once the model is loaded (so the
+/// batch size follows the device and the model's size); elsewhere the workflow's setting.
+fn memory_budget(device: &str, configured_mb: u64) -> u64 {
+    let configured = configured_mb * 1024 * 1024;
+    let Some(ordinal) = device.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
+        return configured;
+    };
+    match crate::devices::list() {
+        Ok(gpus) if ordinal < gpus.len() => {
+            let usable = gpus[ordinal].free_bytes / 10 * 8;
+            tracing::info!("{device}: {} MiB free; batch budget {} MiB", gpus[ordinal].free_bytes >> 20, usable >> 20);
+            usable
+        }
+        _ => configured,
+    }
+}
+
+/// A dataset prepared for one network: pairs whose genes the model knows, with counts.
+struct Prepared {
+    dataset: Dataset,
+    set: PairSet,
+    notes: Vec<String>,
+}
+
+fn sha_of_inputs(dataset: &Dataset, pairs: &[Pair], with_expression: bool) -> String {
+    let mut h = Sha256::new();
+    for g in &dataset.genes {
+        h.update(g.as_bytes());
+        h.update([0]);
+    }
+    for p in pairs {
+        h.update((p.source as u64).to_le_bytes());
+        h.update((p.target as u64).to_le_bytes());
+    }
+    if with_expression && let Some(e) = &dataset.expression {
+        for v in &e.values.data {
+            h.update(v.to_le_bytes());
+        }
+    }
+    hex(&h.finalize())
+}
+
+struct Runner<'a> {
+    workflow: &'a ResolvedWorkflow,
+    registry: &'a Registry,
+    oracle: BatchedOracle,
+    cache: FeatureCache,
+    quiet: bool,
+    timings: Vec<(String, f64)>,
+    log: Vec<String>,
+}
+
+impl<'a> Runner<'a> {
+    fn note(&mut self, line: String) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+        tracing::info!("{line}");
+        self.log.push(line);
+    }
+
+    fn probe(&self, name: &str) -> anyhow::Result<&'a dyn Probe> {
+        let registry: &'a Registry = self.registry;
+        match &*registry.require(name, PluginKind::Probe)?.handle {
+            PluginHandle::Probe(p) => Ok(&**p),
+            _ => Err(anyhow!("plugin `{name}` is not a probe")),
+        }
+    }
+
+    /// Loads a dataset and keeps the pairs whose genes are in the model's vocabulary.
+    fn prepare(&mut self, network: &str, name: &str) -> anyhow::Result<Prepared> {
+        let wf = &self.workflow.workflow;
+        let dataset = match wf.datasets.iter().find(|d| d.name == name) {
+            Some(spec) => data::load_user_dataset(spec)?,
+            None => data::BeelineSource { roots: wf.data.roots.clone() }.load(network, name, wf.data.size)?,
+        };
+        let mut set = data::sample_pairs(&dataset, self.workflow.negatives, wf.run.seed);
+        let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
+        let tokens = self.oracle.token_ids(&dataset.genes);
+        let missing: Vec<&str> =
+            dataset.genes.iter().zip(&tokens).filter(|(_, t)| t.is_none()).map(|(g, _)| g.as_str()).collect();
+        if !missing.is_empty() {
+            let first: Vec<&str> = missing.iter().take(8).copied().collect();
+            notes.push(format!(
+                "{} of {} genes are not in the model's vocabulary (first: {})",
+                missing.len(),
+                dataset.genes.len(),
+                first.join(", ")
+            ));
+        }
+        let dropped = set.retain(|p| tokens[p.source].is_some() && tokens[p.target].is_some());
+        if dropped > 0 {
+            notes.push(format!("{dropped} pairs dropped because a gene is not in the vocabulary"));
+        }
+        for n in &notes {
+            self.note(format!("{network} / {name}: {n}"));
+        }
+        Ok(Prepared { dataset, set, notes })
+    }
+
+    /// Features of `pairs`, from the cache when the same inputs were computed before.
+    fn features(&mut self, probe_name: &str, params: &ugrn_sdk::Params, dataset: &Dataset, pairs: &[Pair]) -> anyhow::Result<Features> {
+        let probe = self.probe(probe_name)?;
+        let info = probe.describe();
+        let needs_expression = probe.needs_expression(params);
+        let key = CacheKey {
+            checkpoint_sha256: self.oracle.info().checkpoint_sha256.clone(),
+            probe: info.name.clone(),
+            probe_version: info.version.clone(),
+            params: serde_json::to_string(params)?,
+            dataset: dataset.name.clone(),
+            inputs_sha256: sha_of_inputs(dataset, pairs, needs_expression),
+        };
+        match self.cache.get(&key) {
+            Lookup::Hit(f) => {
+                self.note(format!("{probe_name} on {}: {} pairs from the feature cache, nothing recomputed", dataset.name, pairs.len()));
+                return Ok(f);
+            }
+            Lookup::Corrupt(reason) => self.note(format!("feature cache entry refused ({reason}); recomputing")),
+            Lookup::Miss => {}
+        }
+        let start = Instant::now();
+        let progress = crate::progress::Bar::new(self.quiet, &format!("{probe_name} {}", dataset.name), "pairs");
+        let request = ProbeRequest {
+            params,
+            dataset: DatasetView {
+                name: &dataset.name,
+                genes: &dataset.genes,
+                expression: dataset.expression.as_ref(),
+                expression_source: &dataset.expression_source,
+            },
+            pairs,
+        };
+        let features = probe.features(&request, &self.oracle, &progress)?;
+        progress.finish();
+        if features.values.rows != pairs.len() {
+            bail!("{probe_name} returned {} rows for {} pairs", features.values.rows, pairs.len());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        self.timings.push((format!("features {probe_name} {}", dataset.name), secs));
+        self.note(format!(
+            "{probe_name} on {}: {} pairs in {secs:.1} s ({:.0} pairs/s)",
+            dataset.name,
+            pairs.len(),
+            pairs.len() as f64 / secs.max(1e-9)
+        ));
+        if let Err(e) = self.cache.put(&key, &features) {
+            self.note(format!("could not write the feature cache: {e}"));
+        }
+        Ok(features)
+    }
+}
+
+/// Runs the workflow and writes its report.
+pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOptions) -> anyhow::Result<Report> {
+    let wf = &workflow.workflow;
+    let started = Instant::now();
+    let folder = options
+        .output
+        .clone()
+        .or_else(|| wf.run.output.clone())
+        .unwrap_or_else(|| PathBuf::from("runs").join(&wf.run.name));
+    let writer = ReportWriter::begin(&folder, options.force)?;
+
+    let backbone = match &*registry.require(&wf.backbone.plugin, PluginKind::Backbone)?.handle {
+        PluginHandle::Backbone(b) => b,
+        _ => bail!("plugin `{}` is not a backbone", wf.backbone.plugin),
+    };
+    let device = resolve_device(&wf.run.device)?;
+    let requested_device = device.clone();
+    let load_start = Instant::now();
+    let oracle = backbone
+        .load(&LoadRequest {
+            checkpoint: workflow.checkpoint.clone(),
+            device,
+            dtype: wf.run.dtype.clone(),
+            params: workflow.backbone_params.clone(),
+        })
+        .with_context(|| format!("loading {}", workflow.checkpoint.display()))?;
+    let budget = memory_budget(&requested_device, wf.run.memory_budget_mb);
+    let oracle = BatchedOracle::new(backbone.child(oracle), budget);
+    let cache = FeatureCache::new(wf.run.cache.clone().unwrap_or_else(|| PathBuf::from(".ugrn-cache")));
+    let mut runner = Runner {
+        workflow,
+        registry,
+        oracle,
+        cache,
+        quiet: options.quiet,
+        timings: vec![("load backbone".into(), load_start.elapsed().as_secs_f64())],
+        log: Vec::new(),
+    };
+    let info = runner.oracle.info().clone();
+    runner.note(format!(
+        "backbone {} from {} on {} ({} layers, {} wide), checkpoint sha256 {}",
+        info.family, info.checkpoint, info.device, info.layers, info.embedding_dim, info.checkpoint_sha256
+    ));
+
+    let evaluator = match &*registry.require(&wf.evaluator.plugin, PluginKind::Evaluator)?.handle {
+        PluginHandle::Evaluator(e) => e,
+        _ => bail!("plugin `{}` is not an evaluator", wf.evaluator.plugin),
+    };
+
+    let mut rows = Vec::new();
+    for network in &wf.data.networks {
+        let mut train = Vec::new();
+        let train_network = wf.data.train_network.as_deref().unwrap_or(network);
+        for name in &wf.data.train {
+            train.push(runner.prepare(train_network, name)?);
+        }
+        let train_genes: BTreeSet<&str> = train
+            .iter()
+            .flat_map(|p| p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].as_str()))
+            .collect();
+        let mut tests = Vec::new();
+        for name in &wf.data.test {
+            let mut prepared = runner.prepare(network, name)?;
+            if wf.data.exclude_train_genes {
+                let genes = &prepared.dataset.genes;
+                let dropped = prepared.set.retain(|p| {
+                    !train_genes.contains(genes[p.source].as_str()) && !train_genes.contains(genes[p.target].as_str())
+                });
+                let line = format!("{dropped} test pairs dropped: they use a gene seen in training (exclude_train_genes)");
+                runner.note(format!("{network} / {name}: {line}"));
+                prepared.notes.push(line);
+            }
+            tests.push(prepared);
+        }
+        // Per training dataset: (train, validation) split of its pairs.
+        let splits: Vec<(PairSet, PairSet)> =
+            train.iter().map(|p| data::split_validation(&p.set, wf.data.validation_fraction, wf.run.seed)).collect();
+
+        // logits[test index][method] for the ensemble.
+        let mut logits: Vec<BTreeMap<String, Vec<f32>>> = vec![BTreeMap::new(); tests.len()];
+        let mut outcomes: Vec<BTreeMap<String, Outcome>> = vec![BTreeMap::new(); tests.len()];
+        for (method, kind) in &workflow.methods {
+            match kind {
+                MethodKind::Translated { probe, probe_params, translator, translator_params } => {
+                    let fitted = fit_translator(&mut runner, &train, &splits, probe, probe_params, translator, translator_params);
+                    for (t, test) in tests.iter().enumerate() {
+                        let result = fitted.as_ref().map_err(|e| e.clone()).and_then(|(state, handle)| {
+                            let f = runner.features(probe, probe_params, &test.dataset, &test.set.pairs).map_err(to_outcome)?;
+                            handle.predict(translator_params, state, &f).map_err(|e| to_outcome(e.into()))
+                        });
+                        match result {
+                            Ok(scores) => {
+                                logits[t].insert(method.clone(), scores.clone());
+                                outcomes[t].insert(method.clone(), Outcome::Scores(scores));
+                            }
+                            Err(o) => {
+                                outcomes[t].insert(method.clone(), o);
+                            }
+                        }
+                    }
+                }
+                MethodKind::Direct { probe, probe_params, score } => {
+                    for (t, test) in tests.iter().enumerate() {
+                        let outcome = match runner.features(probe, probe_params, &test.dataset, &test.set.pairs) {
+                            Ok(f) if f.values.cols == 1 => Outcome::Scores(
+                                f.values.data.iter().map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v }).collect(),
+                            ),
+                            Ok(f) => Outcome::NotApplicable(format!(
+                                "{probe} gives {} feature columns; a direct score needs exactly one",
+                                f.values.cols
+                            )),
+                            Err(e) => to_outcome(e),
+                        };
+                        outcomes[t].insert(method.clone(), outcome);
+                    }
+                }
+                MethodKind::Ensemble { members } => {
+                    for t in 0..tests.len() {
+                        let parts: Vec<&Vec<f32>> = members.iter().filter_map(|m| logits[t].get(m)).collect();
+                        let outcome = if parts.len() == members.len() {
+                            let n = parts[0].len();
+                            Outcome::Scores(
+                                (0..n).map(|i| parts.iter().map(|p| p[i]).sum::<f32>() / parts.len() as f32).collect(),
+                            )
+                        } else {
+                            Outcome::NotApplicable(format!("needs every member ({}) to have scores", members.join(", ")))
+                        };
+                        outcomes[t].insert(method.clone(), outcome);
+                    }
+                }
+            }
+        }
+        for (test, outcome) in tests.into_iter().zip(outcomes) {
+            let mut evaluations = BTreeMap::new();
+            for (method, o) in outcome {
+                let evaluated = match o {
+                    Outcome::Scores(scores) => match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
+                        Ok(e) => (Outcome::Scores(scores), Some(e)),
+                        Err(e) => (Outcome::NotApplicable(format!("evaluation failed: {e}")), None),
+                    },
+                    other => (other, None),
+                };
+                evaluations.insert(method, evaluated);
+            }
+            rows.push(Row { network: network.clone(), dataset: test.dataset, set: test.set, notes: test.notes, evaluations });
+        }
+        for (p, (tr, va)) in train.iter().zip(&splits) {
+            runner.log.push(format!(
+                "{network} / {} (train): {} training pairs, {} validation pairs; {:?}",
+                p.dataset.name,
+                tr.pairs.len(),
+                va.pairs.len(),
+                p.set.counts
+            ));
+        }
+    }
+    runner.timings.push(("total".into(), started.elapsed().as_secs_f64()));
+    let methods: Vec<String> = workflow.methods.iter().map(|(n, _)| n.clone()).collect();
+    writer.finish(workflow, registry, &info, methods, rows, runner.timings, runner.log)
+}
+
+/// A failure that makes one table cell not applicable rather than stopping the run.
+fn to_outcome(e: anyhow::Error) -> Outcome {
+    match e.downcast_ref::<ugrn_sdk::Error>() {
+        Some(ugrn_sdk::Error::NotApplicable(reason)) => Outcome::NotApplicable(reason.clone()),
+        _ => Outcome::Failed(format!("{e:#}")),
+    }
+}
+
+type Fitted<'a> = Result<(Vec<u8>, &'a dyn ugrn_sdk::Translator), Outcome>;
+
+fn fit_translator<'a>(
+    runner: &mut Runner<'a>,
+    train: &[Prepared],
+    splits: &[(PairSet, PairSet)],
+    probe: &str,
+    probe_params: &ugrn_sdk::Params,
+    translator: &str,
+    translator_params: &ugrn_sdk::Params,
+) -> Fitted<'a> {
+    let handle: &'a dyn ugrn_sdk::Translator = match &*runner.registry.require(translator, PluginKind::Translator).map_err(|e| Outcome::Failed(e.to_string()))?.handle {
+        PluginHandle::Translator(t) => &**t,
+        _ => return Err(Outcome::Failed(format!("plugin `{translator}` is not a translator"))),
+    };
+    let mut train_parts = Vec::new();
+    let mut valid_parts = Vec::new();
+    for (p, (tr, va)) in train.iter().zip(splits) {
+        let all: Vec<Pair> = tr.pairs.iter().chain(&va.pairs).copied().collect();
+        let f = runner.features(probe, probe_params, &p.dataset, &all).map_err(|e| match to_outcome(e) {
+            Outcome::NotApplicable(r) => Outcome::NotApplicable(format!("training set {}: {r}", p.dataset.name)),
+            o => o,
+        })?;
+        let n = tr.pairs.len();
+        train_parts.push(LabeledFeatures { features: f.select_rows(&(0..n).collect::<Vec<_>>()), labels: tr.labels.clone() });
+        valid_parts.push(LabeledFeatures {
+            features: f.select_rows(&(n..all.len()).collect::<Vec<_>>()),
+            labels: va.labels.clone(),
+        });
+    }
+    let stack = |parts: Vec<LabeledFeatures>| -> Result<LabeledFeatures, Outcome> {
+        let columns = parts.first().map(|p| p.features.columns.clone()).unwrap_or_default();
+        let values = ugrn_sdk::Matrix::vstack(&parts.iter().map(|p| p.features.values.clone()).collect::<Vec<_>>())
+            .map_err(|e| Outcome::Failed(e.to_string()))?;
+        Ok(LabeledFeatures {
+            features: Features { columns, values },
+            labels: parts.into_iter().flat_map(|p| p.labels).collect(),
+        })
+    };
+    let (train_set, valid_set) = (stack(train_parts)?, stack(valid_parts)?);
+    let start = Instant::now();
+    let fitted = handle
+        .fit(translator_params, &train_set, &valid_set)
+        .map_err(|e| to_outcome(e.into()))?;
+    runner.timings.push((format!("fit {translator} on {probe}"), start.elapsed().as_secs_f64()));
+    for line in &fitted.log {
+        runner.log.push(format!("{translator} on {probe}: {line}"));
+    }
+    Ok((fitted.state, handle))
+}

@@ -1,0 +1,187 @@
+//! Plugin discovery and the registry of loaded plugins.
+mod native;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ugrn_sdk::{Backbone, Evaluator, PluginInfo, PluginKind, PluginObject, Probe, Translator};
+
+pub use native::Native;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{file}: cannot load: {reason}")]
+    Load { file: String, reason: String },
+    #[error("{file}: not a ugrn plugin (no UGRN_PLUGIN_DECLARATION symbol)")]
+    NotAPlugin { file: String },
+    #[error("{file}: refused: plugin built with {what} {plugin}, host has {host}; rebuild the plugin against this host")]
+    Mismatch { file: String, what: &'static str, plugin: String, host: String },
+    #[error("{file}: plugin creation failed: {reason}")]
+    Create { file: String, reason: String },
+    #[error("unknown {kind} plugin `{name}` (available: {available})")]
+    Unknown { kind: PluginKind, name: String, available: String },
+    #[error("plugin `{name}` is a {found}, not a {expected}")]
+    WrongKind { name: String, found: PluginKind, expected: PluginKind },
+}
+
+/// A loaded plugin of any kind.
+pub enum PluginHandle {
+    Backbone(Native<dyn Backbone>),
+    Probe(Native<dyn Probe>),
+    Translator(Native<dyn Translator>),
+    Evaluator(Native<dyn Evaluator>),
+}
+
+impl PluginHandle {
+    pub fn describe(&self) -> PluginInfo {
+        match self {
+            PluginHandle::Backbone(p) => p.describe(),
+            PluginHandle::Probe(p) => p.describe(),
+            PluginHandle::Translator(p) => p.describe(),
+            PluginHandle::Evaluator(p) => p.describe(),
+        }
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        match self {
+            PluginHandle::Backbone(_) => PluginKind::Backbone,
+            PluginHandle::Probe(_) => PluginKind::Probe,
+            PluginHandle::Translator(_) => PluginKind::Translator,
+            PluginHandle::Evaluator(_) => PluginKind::Evaluator,
+        }
+    }
+}
+
+/// A plugin found on disk and loaded.
+pub struct Plugin {
+    pub info: PluginInfo,
+    pub file: PathBuf,
+    pub handle: Arc<PluginHandle>,
+}
+
+/// Every plugin discovered, by name. The first found of a name wins (search order: workflow
+/// folders, `--plugins`, `UGRN_PLUGIN_PATH`, then the workspace's own builds).
+#[derive(Default)]
+pub struct Registry {
+    plugins: BTreeMap<String, Plugin>,
+    /// Files that looked like plugins but were refused, with the reason.
+    pub refused: Vec<PluginError>,
+    /// Later files whose name was already taken.
+    pub shadowed: Vec<(String, PathBuf)>,
+}
+
+/// Whether a file name looks like a native ugrn plugin on this platform.
+fn is_plugin_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let stem = name.strip_prefix(std::env::consts::DLL_PREFIX).unwrap_or(name);
+    stem.starts_with("ugrn_") && name.ends_with(std::env::consts::DLL_SUFFIX)
+}
+
+/// The folders searched when nothing else is said: next to the running executable (a
+/// `target/<profile>` folder when run from the workspace), and the workspace's release and debug
+/// builds, each with its `deps/` (where `cargo test` leaves cdylibs).
+pub fn default_search_path() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") { dir.parent() } else { Some(dir) };
+        if let Some(p) = profile_dir {
+            dirs.push(p.to_path_buf());
+        }
+    }
+    let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target");
+    for profile in ["release", "debug"] {
+        dirs.push(workspace_target.join(profile));
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        for candidate in [d.clone(), d.join("deps")] {
+            if !out.contains(&candidate) {
+                out.push(candidate);
+            }
+        }
+    }
+    out
+}
+
+/// Folders named in `UGRN_PLUGIN_PATH` (separated like `PATH`).
+pub fn env_search_path() -> Vec<PathBuf> {
+    std::env::var_os("UGRN_PLUGIN_PATH")
+        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .unwrap_or_default()
+}
+
+impl Registry {
+    /// Loads every plugin file in `dirs`, in order. Missing folders are skipped.
+    pub fn discover(dirs: &[PathBuf]) -> Registry {
+        let mut registry = Registry::default();
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let mut files: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_plugin_file(p)).collect();
+            files.sort();
+            for file in files {
+                registry.load_file(&file);
+            }
+        }
+        registry
+    }
+
+    /// Loads one plugin file; refusals are recorded, not fatal.
+    pub fn load_file(&mut self, file: &Path) {
+        match native::open(file) {
+            Ok(loaded) => {
+                let library = loaded.library;
+                let handle = match loaded.object {
+                    PluginObject::Backbone(b) => PluginHandle::Backbone(Native::new(b, library)),
+                    PluginObject::Probe(p) => PluginHandle::Probe(Native::new(p, library)),
+                    PluginObject::Translator(t) => PluginHandle::Translator(Native::new(t, library)),
+                    PluginObject::Evaluator(e) => PluginHandle::Evaluator(Native::new(e, library)),
+                };
+                let info = handle.describe();
+                if self.plugins.contains_key(&info.name) {
+                    self.shadowed.push((info.name, file.to_path_buf()));
+                    return;
+                }
+                tracing::debug!(plugin = %info.name, file = %file.display(), "loaded plugin");
+                self.plugins
+                    .insert(info.name.clone(), Plugin { info, file: file.to_path_buf(), handle: Arc::new(handle) });
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                self.refused.push(e);
+            }
+        }
+    }
+
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.plugins.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Plugin> {
+        self.plugins.get(name)
+    }
+
+    fn names_of(&self, kind: PluginKind) -> String {
+        let names: Vec<&str> =
+            self.plugins.values().filter(|p| p.info.kind == kind).map(|p| p.info.name.as_str()).collect();
+        if names.is_empty() { "none found".into() } else { names.join(", ") }
+    }
+
+    /// The plugin `name`, which must be of `kind`.
+    pub fn require(&self, name: &str, kind: PluginKind) -> Result<&Plugin, PluginError> {
+        let plugin = self.plugins.get(name).ok_or_else(|| PluginError::Unknown {
+            kind,
+            name: name.to_string(),
+            available: self.names_of(kind),
+        })?;
+        if plugin.info.kind != kind {
+            return Err(PluginError::WrongKind { name: name.into(), found: plugin.info.kind, expected: kind });
+        }
+        Ok(plugin)
+    }
+}

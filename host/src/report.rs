@@ -1,0 +1,244 @@
+//! Run reports. Everything is written into a staging folder beside the target and renamed into
+//! place at the end, so a report folder is either complete or absent.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use ugrn_sdk::{Evaluation, ModelInfo};
+
+use crate::data::{Dataset, PairSet};
+use crate::plugin::Registry;
+use crate::workflow::ResolvedWorkflow;
+
+/// What one method produced on one test dataset.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Scores(Vec<f32>),
+    /// The method does not apply here (e.g. it needs an expression matrix); the reason is shown.
+    NotApplicable(String),
+    Failed(String),
+}
+
+/// One row of the results table: a test dataset under one network.
+pub struct Row {
+    pub network: String,
+    pub dataset: Dataset,
+    pub set: PairSet,
+    pub notes: Vec<String>,
+    pub evaluations: BTreeMap<String, (Outcome, Option<Evaluation>)>,
+}
+
+/// The finished report.
+pub struct Report {
+    pub folder: PathBuf,
+    pub methods: Vec<String>,
+    /// (row label, per method: AUPRC or a short status)
+    pub table: Vec<(String, Vec<String>)>,
+    pub footnotes: Vec<String>,
+}
+
+impl Report {
+    /// The datasets × methods AUPRC table as Markdown, as the paper's Table 1.
+    pub fn table_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "| network / dataset | {} |", self.methods.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---|".repeat(self.methods.len()));
+        for (label, cells) in &self.table {
+            let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
+        }
+        if !self.footnotes.is_empty() {
+            s.push('\n');
+            for f in &self.footnotes {
+                let _ = writeln!(s, "{f}");
+            }
+        }
+        s
+    }
+}
+
+/// Creates the staging folder; refuses an existing report folder unless forced.
+pub struct ReportWriter {
+    folder: PathBuf,
+    staging: tempfile::TempDir,
+    force: bool,
+}
+
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+impl ReportWriter {
+    pub fn begin(folder: &Path, force: bool) -> anyhow::Result<ReportWriter> {
+        if folder.exists() && !force {
+            bail!("{} already exists: pass --force to replace it, or --output NEW_FOLDER", folder.display());
+        }
+        let parent = match folder.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".ugrn-report-")
+            .tempdir_in(&parent)
+            .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
+        Ok(ReportWriter { folder: folder.to_path_buf(), staging, force })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish(
+        self,
+        workflow: &ResolvedWorkflow,
+        registry: &Registry,
+        model: &ModelInfo,
+        methods: Vec<String>,
+        rows: Vec<Row>,
+        timings: Vec<(String, f64)>,
+        log: Vec<String>,
+    ) -> anyhow::Result<Report> {
+        let dir = self.staging.path();
+        const METRICS: [&str; 7] = ["AUPRC", "AUROC", "AUPRC ratio", "EP", "EPR", "positives", "negatives"];
+
+        let mut table = Vec::new();
+        let mut footnotes: Vec<String> = Vec::new();
+        let mut csv = csv::Writer::from_path(dir.join("results.csv"))?;
+        let mut header = vec!["network", "dataset", "method", "status"];
+        header.extend(METRICS);
+        header.push("reason");
+        csv.write_record(&header)?;
+        let mut json_rows = Vec::new();
+        for row in &rows {
+            let label = format!("{} / {}", row.network, row.dataset.name);
+            let mut cells = Vec::new();
+            let mut json_methods = serde_json::Map::new();
+            for method in &methods {
+                let (status, reason, evaluation) = match row.evaluations.get(method) {
+                    Some((Outcome::Scores(_), Some(e))) => ("ok", String::new(), Some(e)),
+                    Some((Outcome::Scores(_), None)) => ("failed", "not evaluated".to_string(), None),
+                    Some((Outcome::NotApplicable(r), _)) => ("n/a", r.clone(), None),
+                    Some((Outcome::Failed(r), _)) => ("failed", r.clone(), None),
+                    None => ("n/a", "not run".to_string(), None),
+                };
+                let cell = match evaluation.and_then(|e| e.metric("AUPRC")) {
+                    Some(v) => format!("{v:.3}"),
+                    None => {
+                        footnotes.push(format!("[{}] {label}, {method}: {status}: {reason}", footnotes.len() + 1));
+                        format!("{status} [{}]", footnotes.len())
+                    }
+                };
+                cells.push(cell);
+                let mut record = vec![row.network.clone(), row.dataset.name.clone(), method.clone(), status.to_string()];
+                for m in METRICS {
+                    record.push(evaluation.and_then(|e| e.metric(m)).map(|v| v.to_string()).unwrap_or_default());
+                }
+                record.push(reason.clone());
+                csv.write_record(&record)?;
+                json_methods.insert(
+                    method.clone(),
+                    json!({
+                        "status": status,
+                        "reason": reason,
+                        "metrics": evaluation.map(|e| e.metrics.iter().map(|m| (m.name.clone(), json!(m.value))).collect::<serde_json::Map<_, _>>()),
+                    }),
+                );
+                if let Some((Outcome::Scores(scores), _)) = row.evaluations.get(method) {
+                    write_ranked_edges(&dir.join("edges").join(slug(&row.network)).join(slug(&row.dataset.name)), method, row, scores)?;
+                }
+            }
+            table.push((label, cells));
+            json_rows.push(json!({
+                "network": row.network,
+                "dataset": row.dataset.name,
+                "expression": row.dataset.expression_source,
+                "pairs": {
+                    "evaluated": row.set.pairs.len(),
+                    "positives": row.set.labels.iter().filter(|&&l| l).count(),
+                    "negatives": row.set.labels.iter().filter(|&&l| !l).count(),
+                    "counts": format!("{:?}", row.set.counts),
+                },
+                "notes": row.notes,
+                "methods": json_methods,
+            }));
+        }
+        csv.flush()?;
+
+        let plugins: Vec<serde_json::Value> = registry
+            .plugins()
+            .map(|p| json!({"name": p.info.name, "kind": p.info.kind, "version": p.info.version, "file": p.file.display().to_string()}))
+            .collect();
+        let results = json!({
+            "workflow": workflow.file.display().to_string(),
+            "model": model,
+            "plugins": plugins,
+            "methods": methods,
+            "rows": json_rows,
+            "timings_seconds": timings.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        });
+        std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+        std::fs::write(dir.join("workflow.resolved.toml"), workflow.to_toml())?;
+        std::fs::write(dir.join("run.log"), log.join("\n") + "\n")?;
+
+        let report = Report { folder: self.folder.clone(), methods, table, footnotes };
+        let mut md = String::new();
+        let _ = writeln!(md, "# ugrn results: {}\n", workflow.workflow.run.name);
+        let _ = writeln!(
+            md,
+            "Backbone `{}` ({}), checkpoint `{}` (sha256 `{}`), device {}.\n\nAUPRC per test dataset (rows) and method (columns); the translator is trained on {} and applied zero-shot.\n",
+            model.family,
+            workflow.workflow.backbone.plugin,
+            model.checkpoint,
+            model.checkpoint_sha256,
+            model.device,
+            workflow.workflow.data.train.join(", ")
+        );
+        md.push_str(&report.table_markdown());
+        let _ = writeln!(md, "\n## Pairs\n");
+        for row in &rows {
+            let _ = writeln!(md, "- {} / {}: {:?}", row.network, row.dataset.name, row.set.counts);
+            for n in &row.notes {
+                let _ = writeln!(md, "  - {n}");
+            }
+        }
+        let _ = writeln!(md, "\n## Timings\n");
+        for (k, v) in &timings {
+            let _ = writeln!(md, "- {k}: {v:.2} s");
+        }
+        std::fs::write(dir.join("results.md"), md)?;
+
+        self.publish()?;
+        Ok(report)
+    }
+
+    /// Moves the staging folder into place (replacing an old report only when forced).
+    fn publish(self) -> anyhow::Result<()> {
+        let staging = self.staging.keep();
+        if self.folder.exists() {
+            if !self.force {
+                bail!("{} appeared during the run; the report stays in {}", self.folder.display(), staging.display());
+            }
+            let old = staging.with_extension("old");
+            std::fs::rename(&self.folder, &old)?;
+            std::fs::rename(&staging, &self.folder)?;
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&staging, &self.folder)?;
+        }
+        Ok(())
+    }
+}
+
+/// BEELINE's `rankedEdges.csv`: tab-separated Gene1, Gene2, EdgeWeight, best first.
+fn write_ranked_edges(dir: &Path, method: &str, row: &Row, scores: &[f32]) -> anyhow::Result<()> {
+    let dir = dir.join(slug(method));
+    std::fs::create_dir_all(&dir)?;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut out = String::from("Gene1\tGene2\tEdgeWeight\n");
+    for i in order {
+        let p = row.set.pairs[i];
+        let _ = writeln!(out, "{}\t{}\t{}", row.dataset.genes[p.source], row.dataset.genes[p.target], scores[i]);
+    }
+    std::fs::write(dir.join("rankedEdges.csv"), out)?;
+    Ok(())
+}

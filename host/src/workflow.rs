@@ -1,0 +1,502 @@
+//! Workflow files: the TOML schema, its resolution (defaults, paths relative to the file) and
+//! validation against the discovered plugins.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use ugrn_sdk::{ParamSpec, ParamValue, Params, PluginKind};
+
+use crate::data::{BEELINE_DATASETS, BEELINE_NETWORKS, BeelineSource, Negatives, UserDatasetSpec};
+use crate::plugin::Registry;
+
+/// One problem found in a workflow: file, key path and reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct Problem {
+    pub file: String,
+    pub key: String,
+    pub reason: String,
+}
+
+/// Every problem found, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct Problems(pub Vec<Problem>);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    #[serde(default)]
+    pub run: RunSection,
+    pub backbone: PluginTable,
+    pub data: DataSection,
+    #[serde(default, rename = "dataset")]
+    pub datasets: Vec<UserDatasetSpec>,
+    #[serde(rename = "method")]
+    pub methods: Vec<Method>,
+    #[serde(default = "default_evaluator")]
+    pub evaluator: PluginTable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Names the run and its default output folder `runs/<name>`.
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    /// `auto`, `cpu` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+    /// Memory the oracle may use for one batch of cells on CPU (on a GPU the budget comes from
+    /// its free memory).
+    #[serde(default = "default_memory_budget")]
+    pub memory_budget_mb: u64,
+    /// Report folder; default `runs/<name>` in the current directory.
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+    /// Feature cache folder; default `.ugrn-cache` in the current directory.
+    #[serde(default)]
+    pub cache: Option<PathBuf>,
+    /// Extra plugin folders, searched first.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            name: default_name(),
+            seed: 0,
+            device: default_device(),
+            dtype: default_dtype(),
+            memory_budget_mb: default_memory_budget(),
+            output: None,
+            cache: None,
+            plugin_dirs: Vec::new(),
+        }
+    }
+}
+
+fn default_name() -> String {
+    "ugrn".into()
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_dtype() -> String {
+    "f32".into()
+}
+fn default_memory_budget() -> u64 {
+    1024
+}
+fn default_evaluator() -> PluginTable {
+    PluginTable { plugin: "evaluator-beeline".into(), params: BTreeMap::new() }
+}
+
+/// A plugin name plus its parameters, written as one table: `{ plugin = "probe-gdt", context = "pair" }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginTable {
+    pub plugin: String,
+    #[serde(flatten)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Roots holding `benchmark_datasets/`; default: the repo's `data/beeline`, then
+    /// `../shared/data/beeline` beside the repo.
+    #[serde(default)]
+    pub roots: Vec<PathBuf>,
+    /// BEELINE networks: `STRING`, `Non-Specific`, `Specific`, `Lofgof`.
+    #[serde(default = "default_networks")]
+    pub networks: Vec<String>,
+    /// TFs+`size` gene subset: 500 or 1000.
+    #[serde(default = "default_size")]
+    pub size: u32,
+    /// Datasets the translator is trained on.
+    pub train: Vec<String>,
+    /// Network of the training labels when it differs from the tested one (e.g. train on
+    /// hESC/STRING, test on mESC/Lofgof, which exists only for mESC).
+    #[serde(default)]
+    pub train_network: Option<String>,
+    /// Datasets it is applied to zero-shot.
+    pub test: Vec<String>,
+    /// Negatives per positive (a number) or `"all"` non-edges.
+    #[serde(default = "default_negatives")]
+    pub negatives: toml::Value,
+    /// Fraction of the training pairs held out for early stopping.
+    #[serde(default = "default_validation")]
+    pub validation_fraction: f64,
+    /// Drop test pairs that use any gene seen in training pairs.
+    #[serde(default)]
+    pub exclude_train_genes: bool,
+}
+
+fn default_networks() -> Vec<String> {
+    vec!["STRING".into()]
+}
+fn default_size() -> u32 {
+    500
+}
+fn default_negatives() -> toml::Value {
+    toml::Value::Float(1.0)
+}
+fn default_validation() -> f64 {
+    0.2
+}
+
+/// How a method turns pairs into scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Method {
+    /// Column name in the results table.
+    pub name: String,
+    #[serde(default)]
+    pub probe: Option<PluginTable>,
+    /// Trains on the training datasets and predicts logits on the test datasets.
+    #[serde(default)]
+    pub translator: Option<PluginTable>,
+    /// No translator: the probe's single feature is the score (`feature`) or its absolute
+    /// value (`abs-feature`), as the original scFM usages take it.
+    #[serde(default)]
+    pub score: Option<DirectScore>,
+    /// Mean of the members' logits (names of other methods).
+    #[serde(default)]
+    pub ensemble: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirectScore {
+    Feature,
+    AbsFeature,
+}
+
+/// What a method is, once checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodKind {
+    Translated { probe: String, probe_params: Params, translator: String, translator_params: Params },
+    Direct { probe: String, probe_params: Params, score: DirectScore },
+    Ensemble { members: Vec<String> },
+}
+
+/// A workflow with every default resolved and every plugin parameter checked.
+#[derive(Debug, Clone)]
+pub struct ResolvedWorkflow {
+    pub file: PathBuf,
+    pub workflow: Workflow,
+    pub backbone_params: Params,
+    pub checkpoint: PathBuf,
+    pub methods: Vec<(String, MethodKind)>,
+    pub evaluator_params: Params,
+    pub negatives: Negatives,
+}
+
+/// The repository root this host was built from (for the default data roots).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn default_data_roots() -> Vec<PathBuf> {
+    BeelineSource::for_repo(&repo_root()).roots
+}
+
+impl Workflow {
+    /// Parses `file`; syntax errors and unknown keys in the fixed sections are reported with
+    /// the file, line and key.
+    pub fn read(file: &Path) -> Result<Workflow, Problems> {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Problems(vec![Problem { file: name.clone(), key: "(file)".into(), reason: e.to_string() }])
+        })?;
+        Workflow::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Workflow, Problems> {
+        toml::from_str(text).map_err(|e| {
+            let location = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}")
+                })
+                .unwrap_or_else(|| "(document)".into());
+            Problems(vec![Problem {
+                file: file.to_string(),
+                key: location,
+                reason: e.message().trim().to_string(),
+            }])
+        })
+    }
+
+    /// Folder that relative paths in the workflow are taken from.
+    fn base_dir(file: &Path) -> PathBuf {
+        file.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+pub fn toml_to_param(value: &toml::Value) -> Result<ParamValue, String> {
+    Ok(match value {
+        toml::Value::Boolean(b) => ParamValue::Bool(*b),
+        toml::Value::Integer(i) => ParamValue::Int(*i),
+        toml::Value::Float(x) => ParamValue::Float(*x),
+        toml::Value::String(s) => ParamValue::Str(s.clone()),
+        toml::Value::Array(items) => ParamValue::List(items.iter().map(toml_to_param).collect::<Result<_, _>>()?),
+        other => return Err(format!("unsupported value {other}")),
+    })
+}
+
+pub fn param_to_toml(value: &ParamValue) -> toml::Value {
+    match value {
+        ParamValue::Bool(b) => toml::Value::Boolean(*b),
+        ParamValue::Int(i) => toml::Value::Integer(*i),
+        ParamValue::Float(x) => toml::Value::Float(*x),
+        ParamValue::Str(s) => toml::Value::String(s.clone()),
+        ParamValue::List(items) => toml::Value::Array(items.iter().map(param_to_toml).collect()),
+    }
+}
+
+/// Checks workflows and collects every problem instead of stopping at the first.
+struct Checker<'a> {
+    file: String,
+    registry: &'a Registry,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.problems.push(Problem { file: self.file.clone(), key: key.into(), reason: reason.into() });
+    }
+
+    /// Resolves a plugin table against the plugin's declared parameters.
+    fn plugin_params(&mut self, key: &str, table: &PluginTable, kind: PluginKind) -> Option<Params> {
+        let plugin = match self.registry.require(&table.plugin, kind) {
+            Ok(p) => p,
+            Err(e) => {
+                self.problem(format!("{key}.plugin"), e.to_string());
+                return None;
+            }
+        };
+        let specs: &[ParamSpec] = &plugin.info.params;
+        let mut given = BTreeMap::new();
+        for (k, v) in &table.params {
+            match toml_to_param(v) {
+                Ok(p) => {
+                    given.insert(k.clone(), p);
+                }
+                Err(reason) => self.problem(format!("{key}.{k}"), reason),
+            }
+        }
+        match Params::resolve(specs, given) {
+            Ok(p) => Some(p),
+            Err(ugrn_sdk::Error::Param { key: k, reason }) => {
+                self.problem(format!("{key}.{k}"), format!("{reason} [plugin {}]", table.plugin));
+                None
+            }
+            Err(e) => {
+                self.problem(key, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn path_exists(&mut self, key: &str, path: &Path) {
+        if !path.exists() {
+            self.problem(key, format!("{} does not exist", path.display()));
+        }
+    }
+}
+
+impl ResolvedWorkflow {
+    /// Resolves defaults and checks the workflow against the plugins: unknown keys, unknown
+    /// plugins, wrong parameter types, missing files and inconsistent methods are all reported.
+    pub fn resolve(file: &Path, workflow: Workflow, registry: &Registry) -> Result<ResolvedWorkflow, Problems> {
+        let base = Workflow::base_dir(file);
+        let mut workflow = workflow;
+        let mut c = Checker { file: file.display().to_string(), registry, problems: Vec::new() };
+
+        let mut backbone_table = workflow.backbone.clone();
+        let checkpoint = match backbone_table.params.remove("checkpoint") {
+            Some(toml::Value::String(s)) => base.join(s),
+            Some(_) => {
+                c.problem("backbone.checkpoint", "expected a path string");
+                PathBuf::new()
+            }
+            None => {
+                c.problem("backbone.checkpoint", "missing: the checkpoint folder to load");
+                PathBuf::new()
+            }
+        };
+        if !checkpoint.as_os_str().is_empty() {
+            c.path_exists("backbone.checkpoint", &checkpoint);
+        }
+        let backbone_params =
+            c.plugin_params("backbone", &backbone_table, PluginKind::Backbone).unwrap_or_default();
+
+        let device = workflow.run.device.as_str();
+        let device_ok = device == "auto"
+            || device == "cpu"
+            || device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
+        if !device_ok {
+            c.problem("run.device", format!("{device:?} is not auto, cpu or cuda:N"));
+        }
+        if !["f32", "f64", "bf16", "f16"].contains(&workflow.run.dtype.as_str()) {
+            c.problem("run.dtype", format!("{:?} is not f32, f64, bf16 or f16", workflow.run.dtype));
+        }
+        if workflow.run.memory_budget_mb == 0 {
+            c.problem("run.memory_budget_mb", "must be positive");
+        }
+
+        workflow.data.roots = if workflow.data.roots.is_empty() {
+            default_data_roots()
+        } else {
+            workflow.data.roots.iter().map(|r| base.join(r)).collect()
+        };
+        if !workflow.data.roots.iter().any(|r| r.is_dir()) {
+            let roots: Vec<String> = workflow.data.roots.iter().map(|r| r.display().to_string()).collect();
+            c.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
+        }
+        for net in workflow.data.networks.iter().chain(&workflow.data.train_network) {
+            if !BEELINE_NETWORKS.contains(&net.as_str()) {
+                c.problem("data.networks", format!("unknown network {net:?} (known: {})", BEELINE_NETWORKS.join(", ")));
+            }
+        }
+        if ![500, 1000].contains(&workflow.data.size) {
+            c.problem("data.size", format!("{} is not 500 or 1000", workflow.data.size));
+        }
+        let user_names: Vec<String> = workflow.datasets.iter().map(|d| d.name.clone()).collect();
+        for (key, list) in [("data.train", &workflow.data.train), ("data.test", &workflow.data.test)] {
+            if list.is_empty() {
+                c.problem(key, "needs at least one dataset");
+            }
+            for name in list {
+                if !BEELINE_DATASETS.contains(&name.as_str()) && !user_names.contains(name) {
+                    c.problem(
+                        key,
+                        format!(
+                            "unknown dataset {name:?} (BEELINE: {}; or declare it in a [[dataset]] table)",
+                            BEELINE_DATASETS.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        let negatives = match &workflow.data.negatives {
+            toml::Value::String(s) if s == "all" => Negatives::All,
+            toml::Value::Float(x) if *x > 0.0 => Negatives::Ratio(*x),
+            toml::Value::Integer(i) if *i > 0 => Negatives::Ratio(*i as f64),
+            other => {
+                c.problem("data.negatives", format!("expected a positive ratio or \"all\", got {other}"));
+                Negatives::Ratio(1.0)
+            }
+        };
+        if !(0.0..1.0).contains(&workflow.data.validation_fraction) {
+            c.problem("data.validation_fraction", "must be in [0, 1)");
+        }
+        for (i, d) in workflow.datasets.iter_mut().enumerate() {
+            d.expression = base.join(&d.expression);
+            d.tfs = base.join(&d.tfs);
+            d.edges = d.edges.as_ref().map(|e| base.join(e));
+            let (expression, tfs, edges) = (d.expression.clone(), d.tfs.clone(), d.edges.clone());
+            c.path_exists(&format!("dataset[{i}].expression"), &expression);
+            c.path_exists(&format!("dataset[{i}].tfs"), &tfs);
+            if let Some(e) = edges {
+                c.path_exists(&format!("dataset[{i}].edges"), &e);
+            }
+        }
+
+        let mut methods = Vec::new();
+        for (i, m) in workflow.methods.iter().enumerate() {
+            let key = format!("method[{i}] ({})", m.name);
+            if methods.iter().any(|(n, _): &(String, MethodKind)| n == &m.name) {
+                c.problem(&key, "duplicate method name");
+            }
+            let kind = match (&m.probe, &m.translator, m.score, m.ensemble.is_empty()) {
+                (Some(p), Some(t), None, true) => {
+                    let probe_params = c.plugin_params(&format!("{key}.probe"), p, PluginKind::Probe);
+                    let translator_params = c.plugin_params(&format!("{key}.translator"), t, PluginKind::Translator);
+                    probe_params.zip(translator_params).map(|(probe_params, translator_params)| MethodKind::Translated {
+                        probe: p.plugin.clone(),
+                        probe_params,
+                        translator: t.plugin.clone(),
+                        translator_params,
+                    })
+                }
+                (Some(p), None, Some(score), true) => c
+                    .plugin_params(&format!("{key}.probe"), p, PluginKind::Probe)
+                    .map(|probe_params| MethodKind::Direct { probe: p.plugin.clone(), probe_params, score }),
+                (None, None, None, false) => {
+                    for member in &m.ensemble {
+                        if !workflow.methods.iter().any(|o| &o.name == member && o.ensemble.is_empty()) {
+                            c.problem(format!("{key}.ensemble"), format!("{member:?} is not a non-ensemble method of this workflow"));
+                        }
+                    }
+                    Some(MethodKind::Ensemble { members: m.ensemble.clone() })
+                }
+                _ => {
+                    c.problem(&key, "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`");
+                    None
+                }
+            };
+            if let Some(kind) = kind {
+                methods.push((m.name.clone(), kind));
+            }
+        }
+        if workflow.methods.is_empty() {
+            c.problem("method", "needs at least one [[method]]");
+        }
+        let evaluator_params =
+            c.plugin_params("evaluator", &workflow.evaluator.clone(), PluginKind::Evaluator).unwrap_or_default();
+
+        if !c.problems.is_empty() {
+            return Err(Problems(c.problems));
+        }
+        Ok(ResolvedWorkflow {
+            file: file.to_path_buf(),
+            workflow,
+            backbone_params,
+            checkpoint,
+            methods,
+            evaluator_params,
+            negatives,
+        })
+    }
+
+    /// The workflow as run: every default and plugin parameter written out.
+    pub fn to_toml(&self) -> String {
+        let mut w = self.workflow.clone();
+        let mut backbone = BTreeMap::new();
+        backbone.insert("checkpoint".to_string(), toml::Value::String(self.checkpoint.display().to_string()));
+        for (k, v) in self.backbone_params.iter() {
+            backbone.insert(k.clone(), param_to_toml(v));
+        }
+        w.backbone.params = backbone;
+        let table_of = |params: &Params| params.iter().map(|(k, v)| (k.clone(), param_to_toml(v))).collect();
+        for m in &mut w.methods {
+            let Some((_, kind)) = self.methods.iter().find(|(n, _)| n == &m.name) else { continue };
+            match kind {
+                MethodKind::Translated { probe_params, translator_params, .. } => {
+                    if let Some(p) = &mut m.probe {
+                        p.params = table_of(probe_params);
+                    }
+                    if let Some(t) = &mut m.translator {
+                        t.params = table_of(translator_params);
+                    }
+                }
+                MethodKind::Direct { probe_params, .. } => {
+                    if let Some(p) = &mut m.probe {
+                        p.params = table_of(probe_params);
+                    }
+                }
+                MethodKind::Ensemble { .. } => {}
+            }
+        }
+        w.evaluator.params = table_of(&self.evaluator_params);
+        toml::to_string_pretty(&w).unwrap_or_else(|e| format!("# could not serialise the workflow: {e}\n"))
+    }
+}

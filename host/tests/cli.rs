@@ -1,0 +1,113 @@
+//! `ugrn check` and `ugrn plugins` as a user runs them.
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ugrn(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ugrn"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run ugrn")
+}
+
+/// A workflow with every part valid, into which the tests put one fault each.
+fn workflow(backbone_dir: &str, data_extra: &str, probe: &str) -> String {
+    format!(
+        r#"
+[run]
+name = "check-test"
+
+[backbone]
+plugin = "backbone-scgpt"
+checkpoint = "{backbone_dir}"
+
+[data]
+train = ["hESC"]
+test = ["mDC"]
+{data_extra}
+
+[[method]]
+name = "VVP"
+probe = {{ plugin = "{probe}" }}
+translator = {{ plugin = "translator-mlp" }}
+"#
+    )
+}
+
+fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("model")).unwrap();
+    let file = dir.path().join("wf.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = ugrn(&["check", file.to_str().unwrap()], dir.path());
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).replace(file.to_str().unwrap(), "wf.toml"))
+}
+
+#[test]
+fn check_names_an_unknown_key_with_file_and_line() {
+    let (ok, stderr) = check(&workflow("model", "negative = 1.0", "probe-vvp"));
+    assert!(!ok, "check must fail");
+    assert!(stderr.starts_with("wf.toml: line 13: unknown field `negative`"), "{stderr}");
+}
+
+#[test]
+fn check_names_an_unknown_plugin() {
+    let (ok, stderr) = check(&workflow("model", "", "probe-vpp"));
+    assert!(!ok, "check must fail");
+    assert!(stderr.contains("wf.toml: method[0] (VVP).probe.plugin: unknown probe plugin `probe-vpp` (available: "), "{stderr}");
+}
+
+#[test]
+fn check_names_a_missing_file() {
+    let (ok, stderr) = check(&workflow("no-such-model", "", "probe-vvp"));
+    assert!(!ok, "check must fail");
+    assert!(stderr.contains("wf.toml: backbone.checkpoint: ") && stderr.contains("no-such-model does not exist"), "{stderr}");
+}
+
+#[test]
+fn check_names_an_unknown_plugin_parameter() {
+    let (ok, stderr) = check(&workflow("model", "", "probe-vvp\", backgrond = \"1"));
+    assert!(!ok, "check must fail");
+    assert!(
+        stderr.contains("wf.toml: method[0] (VVP).probe.backgrond: unknown parameter (known: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn shipped_workflows_validate() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files: Vec<String> = std::fs::read_dir(repo.join("workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "expected the quickstart and Table 1 workflows, found {files:?}");
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = ugrn(&args, &repo);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn plugins_lists_every_workspace_plugin_with_parameters() {
+    let out = ugrn(&["plugins"], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "backbone-scgpt (backbone)",
+        "probe-vvp (probe)",
+        "probe-gdt (probe)",
+        "probe-pert (probe)",
+        "probe-emb (probe)",
+        "probe-attn (probe)",
+        "translator-mlp (translator)",
+        "evaluator-beeline (evaluator)",
+    ] {
+        assert!(stdout.contains(name), "`{name}` missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("background = "), "parameters with defaults are listed:\n{stdout}");
+    assert!(!stdout.contains("refused:"), "{stdout}");
+}

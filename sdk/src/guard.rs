@@ -1,0 +1,160 @@
+//! Panic guards. A panic must never unwind out of a plugin library: the host links its own copy
+//! of std and would abort on a foreign unwind. So every call into a plugin object goes through a
+//! wrapper that is compiled into the plugin itself (these types are instantiated by the export
+//! macros) and turns a panic into `Error::Panic` naming the plugin.
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::error::{Error, Result};
+use crate::oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
+use crate::params::{ParamSpec, Params};
+use crate::plugin::{
+    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PretrainRequest, Probe, ProbeRequest,
+    Progress, Translator,
+};
+use crate::types::{Evaluation, Features, GeneSymbol, LabeledFeatures, Matrix, TokenId};
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Runs `f`, turning a panic into `Error::Panic { plugin, .. }`.
+pub fn catch<T>(plugin: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(Error::Panic { plugin: plugin.to_string(), message: panic_message(&*payload) }),
+    }
+}
+
+/// Like [`catch`] for calls that cannot fail otherwise; a panic yields `fallback`.
+fn catch_or<T>(plugin: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        eprintln!("plugin `{plugin}` panicked: {}", panic_message(&*payload));
+        fallback
+    })
+}
+
+fn described(plugin: &'static str, f: impl FnOnce() -> PluginInfo) -> PluginInfo {
+    catch_or(
+        plugin,
+        PluginInfo {
+            name: plugin.to_string(),
+            kind: crate::plugin::PluginKind::Probe,
+            version: "?".into(),
+            description: "describe() panicked".into(),
+            params: Vec::new(),
+        },
+        f,
+    )
+}
+
+/// A plugin object behind a panic guard.
+pub struct Guarded<T> {
+    plugin: &'static str,
+    inner: T,
+}
+
+impl<T> Guarded<T> {
+    pub fn new(plugin: &'static str, inner: T) -> Self {
+        Guarded { plugin, inner }
+    }
+}
+
+impl<T: Probe> Probe for Guarded<T> {
+    fn describe(&self) -> PluginInfo {
+        described(self.plugin, || self.inner.describe())
+    }
+    fn needs_expression(&self, params: &Params) -> bool {
+        catch_or(self.plugin, false, || self.inner.needs_expression(params))
+    }
+    fn features(
+        &self,
+        request: &ProbeRequest<'_>,
+        oracle: &dyn ModelOracle,
+        progress: &dyn Progress,
+    ) -> Result<Features> {
+        catch(self.plugin, || self.inner.features(request, oracle, progress))
+    }
+}
+
+impl<T: Translator> Translator for Guarded<T> {
+    fn describe(&self) -> PluginInfo {
+        described(self.plugin, || self.inner.describe())
+    }
+    fn fit(
+        &self,
+        params: &Params,
+        train: &LabeledFeatures,
+        validation: &LabeledFeatures,
+    ) -> Result<FittedTranslator> {
+        catch(self.plugin, || self.inner.fit(params, train, validation))
+    }
+    fn predict(&self, params: &Params, state: &[u8], features: &Features) -> Result<Vec<f32>> {
+        catch(self.plugin, || self.inner.predict(params, state, features))
+    }
+}
+
+impl<T: Evaluator> Evaluator for Guarded<T> {
+    fn describe(&self) -> PluginInfo {
+        described(self.plugin, || self.inner.describe())
+    }
+    fn evaluate(&self, params: &Params, scores: &[f32], labels: &[bool]) -> Result<Evaluation> {
+        catch(self.plugin, || self.inner.evaluate(params, scores, labels))
+    }
+}
+
+impl<T: Backbone> Backbone for Guarded<T> {
+    fn describe(&self) -> PluginInfo {
+        described(self.plugin, || self.inner.describe())
+    }
+    fn load(&self, request: &LoadRequest) -> Result<Box<dyn ModelOracle>> {
+        let plugin = self.plugin;
+        catch(plugin, || self.inner.load(request)).map(|oracle| {
+            Box::new(GuardedOracle { plugin, inner: oracle }) as Box<dyn ModelOracle>
+        })
+    }
+    fn pretrain_params(&self) -> Vec<ParamSpec> {
+        catch_or(self.plugin, Vec::new(), || self.inner.pretrain_params())
+    }
+    fn pretrain(&self, request: &PretrainRequest<'_>, progress: &dyn Progress) -> Result<Vec<String>> {
+        catch(self.plugin, || self.inner.pretrain(request, progress))
+    }
+}
+
+/// A backbone's oracle behind a panic guard.
+struct GuardedOracle {
+    plugin: &'static str,
+    inner: Box<dyn ModelOracle>,
+}
+
+impl ModelOracle for GuardedOracle {
+    fn info(&self) -> &ModelInfo {
+        self.inner.info()
+    }
+    fn token_ids(&self, genes: &[GeneSymbol]) -> Vec<Option<TokenId>> {
+        catch_or(self.plugin, vec![None; genes.len()], || self.inner.token_ids(genes))
+    }
+    fn readout(&self, cells: &CellBatch) -> Result<Matrix> {
+        catch(self.plugin, || self.inner.readout(cells))
+    }
+    fn readout_derivative(&self, cells: &CellBatch, sources: &[usize]) -> Result<Matrix> {
+        catch(self.plugin, || self.inner.readout_derivative(cells, sources))
+    }
+    fn gene_embeddings(&self, tokens: &[TokenId]) -> Result<Matrix> {
+        catch(self.plugin, || self.inner.gene_embeddings(tokens))
+    }
+    fn attention_scores(&self, cells: &CellBatch, layer: usize) -> Result<AttentionMaps> {
+        catch(self.plugin, || self.inner.attention_scores(cells, layer))
+    }
+    fn prepare_expression(&self, context: &[TokenId], expression: &[f32]) -> Result<Vec<f32>> {
+        catch(self.plugin, || self.inner.prepare_expression(context, expression))
+    }
+    fn bytes_per_cell(&self, genes: usize, pass: Pass) -> u64 {
+        catch_or(self.plugin, u64::MAX, || self.inner.bytes_per_cell(genes, pass))
+    }
+}

@@ -1,0 +1,306 @@
+//! Typed plugin parameters. A plugin declares `ParamSpec`s; the host resolves the workflow's
+//! table against them (unknown keys and wrong types are errors), fills defaults, and hands the
+//! plugin a complete `Params`.
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A parameter value as written in a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<ParamValue>),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Str(s) => write!(f, "{s:?}"),
+            ParamValue::List(items) => {
+                write!(f, "[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+        }
+    }
+}
+
+/// The type a parameter accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ParamKind {
+    Bool,
+    Int,
+    Float,
+    Str,
+    /// One of the listed strings.
+    Choice(Vec<String>),
+    FloatList,
+    IntList,
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamKind::Bool => write!(f, "bool"),
+            ParamKind::Int => write!(f, "integer"),
+            ParamKind::Float => write!(f, "number"),
+            ParamKind::Str => write!(f, "string"),
+            ParamKind::Choice(c) => write!(f, "one of {}", c.join("|")),
+            ParamKind::FloatList => write!(f, "list of numbers"),
+            ParamKind::IntList => write!(f, "list of integers"),
+        }
+    }
+}
+
+/// A declared parameter: name, type, default and what it means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    pub kind: ParamKind,
+    pub default: ParamValue,
+    pub doc: String,
+}
+
+impl ParamSpec {
+    pub fn new(name: &str, kind: ParamKind, default: ParamValue, doc: &str) -> Self {
+        ParamSpec { name: name.into(), kind, default, doc: doc.into() }
+    }
+    pub fn float(name: &str, default: f64, doc: &str) -> Self {
+        Self::new(name, ParamKind::Float, ParamValue::Float(default), doc)
+    }
+    pub fn int(name: &str, default: i64, doc: &str) -> Self {
+        Self::new(name, ParamKind::Int, ParamValue::Int(default), doc)
+    }
+    pub fn bool(name: &str, default: bool, doc: &str) -> Self {
+        Self::new(name, ParamKind::Bool, ParamValue::Bool(default), doc)
+    }
+    pub fn string(name: &str, default: &str, doc: &str) -> Self {
+        Self::new(name, ParamKind::Str, ParamValue::Str(default.into()), doc)
+    }
+    pub fn choice(name: &str, choices: &[&str], default: &str, doc: &str) -> Self {
+        Self::new(
+            name,
+            ParamKind::Choice(choices.iter().map(|s| s.to_string()).collect()),
+            ParamValue::Str(default.into()),
+            doc,
+        )
+    }
+    pub fn floats(name: &str, default: &[f64], doc: &str) -> Self {
+        Self::new(
+            name,
+            ParamKind::FloatList,
+            ParamValue::List(default.iter().map(|&x| ParamValue::Float(x)).collect()),
+            doc,
+        )
+    }
+    pub fn ints(name: &str, default: &[i64], doc: &str) -> Self {
+        Self::new(
+            name,
+            ParamKind::IntList,
+            ParamValue::List(default.iter().map(|&x| ParamValue::Int(x)).collect()),
+            doc,
+        )
+    }
+
+    /// Checks `value` against the kind, widening integers to floats where a number is asked.
+    fn accept(&self, value: ParamValue) -> Result<ParamValue> {
+        let wrong = |v: &ParamValue| Error::param(&self.name, format!("expected {}, got {v}", self.kind));
+        match (&self.kind, value) {
+            (ParamKind::Bool, v @ ParamValue::Bool(_)) => Ok(v),
+            (ParamKind::Int, v @ ParamValue::Int(_)) => Ok(v),
+            (ParamKind::Float, ParamValue::Int(i)) => Ok(ParamValue::Float(i as f64)),
+            (ParamKind::Float, v @ ParamValue::Float(_)) => Ok(v),
+            (ParamKind::Str, v @ ParamValue::Str(_)) => Ok(v),
+            (ParamKind::Choice(choices), ParamValue::Str(s)) => {
+                if choices.contains(&s) {
+                    Ok(ParamValue::Str(s))
+                } else {
+                    Err(Error::param(
+                        &self.name,
+                        format!("{s:?} is not one of {}", choices.join(", ")),
+                    ))
+                }
+            }
+            (ParamKind::FloatList, ParamValue::List(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    ParamValue::Int(i) => Ok(ParamValue::Float(i as f64)),
+                    v @ ParamValue::Float(_) => Ok(v),
+                    v => Err(wrong(&v)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(ParamValue::List),
+            (ParamKind::IntList, ParamValue::List(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    v @ ParamValue::Int(_) => Ok(v),
+                    v => Err(wrong(&v)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(ParamValue::List),
+            (_, v) => Err(wrong(&v)),
+        }
+    }
+}
+
+/// A complete, checked parameter table: every declared key has a value.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Params {
+    values: BTreeMap<String, ParamValue>,
+}
+
+impl Params {
+    /// Resolves `given` against `specs`: unknown keys and wrong types are errors naming the key;
+    /// missing keys take their defaults.
+    pub fn resolve(specs: &[ParamSpec], given: BTreeMap<String, ParamValue>) -> Result<Params> {
+        let mut values = BTreeMap::new();
+        for (key, value) in given {
+            let Some(spec) = specs.iter().find(|s| s.name == key) else {
+                let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                return Err(Error::param(key, format!("unknown parameter (known: {known})")));
+            };
+            values.insert(key, spec.accept(value)?);
+        }
+        for spec in specs {
+            values.entry(spec.name.clone()).or_insert_with(|| spec.default.clone());
+        }
+        Ok(Params { values })
+    }
+
+    /// Defaults only.
+    pub fn defaults(specs: &[ParamSpec]) -> Params {
+        Params {
+            values: specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect(),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ParamValue)> {
+        self.values.iter()
+    }
+
+    pub fn get(&self, key: &str) -> Result<&ParamValue> {
+        self.values.get(key).ok_or_else(|| Error::param(key, "not declared by the plugin"))
+    }
+
+    pub fn f64(&self, key: &str) -> Result<f64> {
+        match self.get(key)? {
+            ParamValue::Float(x) => Ok(*x),
+            ParamValue::Int(i) => Ok(*i as f64),
+            v => Err(Error::param(key, format!("expected a number, got {v}"))),
+        }
+    }
+
+    pub fn i64(&self, key: &str) -> Result<i64> {
+        match self.get(key)? {
+            ParamValue::Int(i) => Ok(*i),
+            v => Err(Error::param(key, format!("expected an integer, got {v}"))),
+        }
+    }
+
+    pub fn usize(&self, key: &str) -> Result<usize> {
+        let i = self.i64(key)?;
+        usize::try_from(i).map_err(|_| Error::param(key, format!("expected a non-negative integer, got {i}")))
+    }
+
+    pub fn bool(&self, key: &str) -> Result<bool> {
+        match self.get(key)? {
+            ParamValue::Bool(b) => Ok(*b),
+            v => Err(Error::param(key, format!("expected true or false, got {v}"))),
+        }
+    }
+
+    pub fn str(&self, key: &str) -> Result<&str> {
+        match self.get(key)? {
+            ParamValue::Str(s) => Ok(s),
+            v => Err(Error::param(key, format!("expected a string, got {v}"))),
+        }
+    }
+
+    pub fn f64_list(&self, key: &str) -> Result<Vec<f64>> {
+        match self.get(key)? {
+            ParamValue::List(items) => items
+                .iter()
+                .map(|v| match v {
+                    ParamValue::Float(x) => Ok(*x),
+                    ParamValue::Int(i) => Ok(*i as f64),
+                    v => Err(Error::param(key, format!("expected numbers, got {v}"))),
+                })
+                .collect(),
+            v => Err(Error::param(key, format!("expected a list of numbers, got {v}"))),
+        }
+    }
+
+    pub fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
+        match self.get(key)? {
+            ParamValue::List(items) => items
+                .iter()
+                .map(|v| match v {
+                    ParamValue::Int(i) if *i >= 0 => Ok(*i as usize),
+                    v => Err(Error::param(key, format!("expected non-negative integers, got {v}"))),
+                })
+                .collect(),
+            v => Err(Error::param(key, format!("expected a list of integers, got {v}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs() -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::float("background", 1.0, "background value"),
+            ParamSpec::floats("targets", &[5.0, 10.0], "targets"),
+            ParamSpec::choice("context", &["pair", "dataset"], "pair", "context"),
+        ]
+    }
+
+    #[test]
+    fn resolves_defaults_and_widens_ints() {
+        let given = BTreeMap::from([
+            ("background".to_string(), ParamValue::Int(2)),
+            ("targets".to_string(), ParamValue::List(vec![ParamValue::Int(1), ParamValue::Float(2.5)])),
+        ]);
+        let p = Params::resolve(&specs(), given).unwrap();
+        assert_eq!(p.f64("background").unwrap(), 2.0);
+        assert_eq!(p.f64_list("targets").unwrap(), vec![1.0, 2.5]);
+        assert_eq!(p.str("context").unwrap(), "pair");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let given = BTreeMap::from([("backgrond".to_string(), ParamValue::Float(2.0))]);
+        let err = Params::resolve(&specs(), given).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "parameter `backgrond`: unknown parameter (known: background, targets, context)"
+        );
+    }
+
+    #[test]
+    fn wrong_type_and_bad_choice_are_named() {
+        let given = BTreeMap::from([("background".to_string(), ParamValue::Str("x".into()))]);
+        let err = Params::resolve(&specs(), given).unwrap_err();
+        assert_eq!(err.to_string(), "parameter `background`: expected number, got \"x\"");
+        let given = BTreeMap::from([("context".to_string(), ParamValue::Str("all".into()))]);
+        let err = Params::resolve(&specs(), given).unwrap_err();
+        assert_eq!(err.to_string(), "parameter `context`: \"all\" is not one of pair, dataset");
+    }
+}
