@@ -6,6 +6,7 @@ pub mod data;
 pub mod devices;
 pub mod experiment;
 pub mod oracle;
+pub mod plots;
 pub mod plugin;
 pub mod pretrain;
 pub mod progress;

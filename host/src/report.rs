@@ -146,6 +146,26 @@ impl ReportWriter {
                     write_ranked_edges(&dir.join("edges").join(slug(&row.network)).join(slug(&row.dataset.name)), method, row, scores)?;
                 }
             }
+            let curves: Vec<(&str, &[(f64, f64)])> = methods
+                .iter()
+                .filter_map(|m| {
+                    let (_, e) = row.evaluations.get(m)?;
+                    let curve = e.as_ref()?.curves.iter().find(|c| c.name == "PR")?;
+                    Some((m.as_str(), curve.points.as_slice()))
+                })
+                .collect();
+            if !curves.is_empty() {
+                let plots = dir.join("plots");
+                std::fs::create_dir_all(&plots)?;
+                let series: Vec<crate::plots::Series<'_>> =
+                    curves.iter().map(|(name, points)| crate::plots::Series { name, points }).collect();
+                crate::plots::precision_recall(
+                    &plots.join(format!("{}_{}_pr", slug(&row.network), slug(&row.dataset.name))),
+                    &format!("{label}: precision-recall"),
+                    &series,
+                )
+                .map_err(|e| anyhow::anyhow!("plotting {label}: {e}"))?;
+            }
             table.push((label, cells));
             json_rows.push(json!({
                 "network": row.network,
