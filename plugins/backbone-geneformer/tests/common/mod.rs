@@ -1,0 +1,274 @@
+//! Helpers shared by this crate's integration tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use ugrn_backbone_geneformer::{BertForMaskedLM, Config, Geneformer, GeneformerOracle, Weights};
+use ugrn_sdk::{Backbone, LoadRequest, ParamValue, Params};
+
+pub const FIXTURE_ENV: &str = "UGRN_GENEFORMER_FIXTURE";
+
+/// The fixture folder: `UGRN_GENEFORMER_FIXTURE`, else the shared `geneformer-tiny`.
+pub fn fixture_dir() -> PathBuf {
+    let path = std::env::var_os(FIXTURE_ENV).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/geneformer-tiny"))
+    });
+    assert!(path.is_dir(), "Geneformer fixture folder {} not found: set {FIXTURE_ENV} to a fixture folder", path.display());
+    path
+}
+
+/// Geneformer V1's real dictionaries (`UGRN_GENEFORMER_DICTIONARIES` overrides).
+pub fn real_dictionaries_dir() -> PathBuf {
+    let path = std::env::var_os("UGRN_GENEFORMER_DICTIONARIES").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models/geneformer-v1-tokenizer-data"))
+    });
+    assert!(path.is_dir(), "{} not found: set UGRN_GENEFORMER_DICTIONARIES", path.display());
+    path
+}
+
+pub fn cases() -> serde_json::Value {
+    let path = fixture_dir().join("cases.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn fixture_config() -> Config {
+    Config::from_file(&fixture_dir().join("config.json")).unwrap()
+}
+
+/// `(abs, rel)` from `cases.json`.
+pub fn tolerance(cases: &serde_json::Value) -> (f64, f64) {
+    (cases["tolerance"]["abs"].as_f64().unwrap(), cases["tolerance"]["rel"].as_f64().unwrap())
+}
+
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().flat_map(floats).collect(),
+        other => vec![other.as_f64().unwrap_or_else(|| panic!("not a number: {other}"))],
+    }
+}
+
+pub fn ints(v: &serde_json::Value) -> Vec<u32> {
+    floats(v).into_iter().map(|x| x as u32).collect()
+}
+
+/// Outer dimensions of a nested JSON array.
+pub fn shape(v: &serde_json::Value) -> Vec<usize> {
+    let mut dims = Vec::new();
+    let mut cur = v;
+    while let serde_json::Value::Array(items) = cur {
+        dims.push(items.len());
+        match items.first() {
+            Some(first) => cur = first,
+            None => break,
+        }
+    }
+    dims
+}
+
+/// Every element within `abs + rel·|expected|`.
+pub fn assert_close(what: &str, got: &[f64], expected: &[f64], (abs, rel): (f64, f64)) {
+    assert_eq!(got.len(), expected.len(), "{what}: {} values, expected {}", got.len(), expected.len());
+    let mut worst = (0.0f64, 0usize);
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        let excess = (g - e).abs() - (abs + rel * e.abs());
+        // NaN fails the comparison, so it counts as the worst excess.
+        let excess = if excess.is_nan() { f64::INFINITY } else { excess };
+        if excess > worst.0 {
+            worst = (excess, i);
+        }
+    }
+    let i = worst.1;
+    assert!(worst.0 <= 0.0, "{what}: element {i} is {} but expected {} (tolerance {abs} + {rel}·|e|)", got[i], expected[i]);
+}
+
+pub fn to_f64(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// Load parameters: the plugin's defaults with `overrides`.
+pub fn params(overrides: &[(&str, &str)]) -> Params {
+    let given: BTreeMap<String, ParamValue> =
+        overrides.iter().map(|(k, v)| (k.to_string(), ParamValue::Str(v.to_string()))).collect();
+    Params::resolve(&Geneformer.describe().params, given).unwrap()
+}
+
+pub fn load_oracle(dir: &Path, overrides: &[(&str, &str)], dtype: &str) -> ugrn_sdk::Result<GeneformerOracle> {
+    Geneformer.load_oracle(&LoadRequest {
+        checkpoint: dir.to_path_buf(),
+        device: "cpu".into(),
+        dtype: dtype.into(),
+        params: params(overrides),
+    })
+}
+
+/// The fixture's tensors from its safetensors file.
+pub fn fixture_tensors() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixture_dir().join("model.safetensors"), &Device::Cpu).unwrap()
+}
+
+/// A model over `tensors` (converted to `dtype`).
+pub fn model_from_tensors(tensors: HashMap<String, Tensor>, config: Config, dtype: DType) -> BertForMaskedLM {
+    let vb = VarBuilder::from_tensors(tensors, dtype, &Device::Cpu);
+    BertForMaskedLM::load(&Weights::new(vb, "test tensors"), config).unwrap()
+}
+
+/// The fixture model in f64.
+pub fn fixture_model_f64() -> BertForMaskedLM {
+    model_from_tensors(fixture_tensors(), fixture_config(), DType::F64)
+}
+
+/// Copies the fixture's config and dictionaries into `dir`, with `tensors` as model.safetensors.
+pub fn write_checkpoint(dir: &Path, tensors: &HashMap<String, Tensor>) {
+    for file in ["config.json", "token_dictionary.json", "gene_median_dictionary.json"] {
+        std::fs::copy(fixture_dir().join(file), dir.join(file)).unwrap();
+    }
+    candle_core::safetensors::save(tensors, dir.join("model.safetensors")).unwrap();
+}
+
+/// Writes `tensors` (f32) as a PyTorch zip checkpoint, the format `torch.save(state_dict)`
+/// writes: `archive/data.pkl` holds an OrderedDict of `torch._utils._rebuild_tensor_v2(...)`
+/// calls whose storages are the raw little-endian files `archive/data/<key>`.
+pub fn write_pytorch_bin(path: &Path, tensors: &HashMap<String, Tensor>) {
+    fn unicode(p: &mut Vec<u8>, s: &str) {
+        p.push(b'X');
+        p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        p.extend_from_slice(s.as_bytes());
+    }
+    fn int(p: &mut Vec<u8>, i: usize) {
+        p.push(b'J');
+        p.extend_from_slice(&(i as i32).to_le_bytes());
+    }
+    fn tuple(p: &mut Vec<u8>, items: &[usize]) {
+        p.push(b'(');
+        items.iter().for_each(|&i| int(p, i));
+        p.push(b't');
+    }
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut pkl = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (key, name) in names.into_iter().enumerate() {
+        let t = &tensors[name];
+        let dims = t.dims().to_vec();
+        let mut strides = vec![1usize; dims.len()];
+        for i in (0..dims.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * dims[i + 1];
+        }
+        unicode(&mut pkl, name);
+        pkl.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        pkl.push(b'(');
+        unicode(&mut pkl, "storage");
+        pkl.extend_from_slice(b"ctorch\nFloatStorage\n");
+        unicode(&mut pkl, &key.to_string());
+        unicode(&mut pkl, "cpu");
+        int(&mut pkl, t.elem_count());
+        pkl.extend_from_slice(b"tQ");
+        int(&mut pkl, 0);
+        tuple(&mut pkl, &dims);
+        tuple(&mut pkl, &strides);
+        pkl.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
+        let data: Vec<f32> = t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        zip.start_file(format!("archive/data/{key}"), options).unwrap();
+        for x in data {
+            zip.write_all(&x.to_le_bytes()).unwrap();
+        }
+    }
+    pkl.extend_from_slice(b"u.");
+    zip.start_file("archive/data.pkl", options).unwrap();
+    zip.write_all(&pkl).unwrap();
+    zip.start_file("archive/version", options).unwrap();
+    zip.write_all(b"3\n").unwrap();
+    zip.finish().unwrap();
+}
+
+/// A small xorshift generator, so random tests are reproducible without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// `k` distinct values from `lo..hi`.
+    pub fn distinct(&mut self, k: usize, lo: usize, hi: usize) -> Vec<u32> {
+        let mut picked: Vec<u32> = Vec::new();
+        while picked.len() < k {
+            let g = (lo + self.below(hi - lo)) as u32;
+            if !picked.contains(&g) {
+                picked.push(g);
+            }
+        }
+        picked
+    }
+}
+
+/// A BERT config of the given size and activation (tied decoder).
+pub fn small_config(hidden_act: &str) -> Config {
+    Config::from_json(&format!(
+        r#"{{"vocab_size": 30, "hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 4,
+            "intermediate_size": 24, "max_position_embeddings": 20, "hidden_act": "{hidden_act}",
+            "layer_norm_eps": 1e-12}}"#
+    ))
+    .unwrap()
+}
+
+/// Random weights for `config`, every tensor `BertForMaskedLM` reads, the decoder tied.
+pub fn random_tensors(config: &Config, rng: &mut Rng) -> HashMap<String, Tensor> {
+    let (d, f, v) = (config.hidden_size, config.intermediate_size, config.vocab_size);
+    let norm = |p: &str| [(format!("{p}.weight"), vec![d]), (format!("{p}.bias"), vec![d])];
+    let dense = |p: &str, i: usize, o: usize| [(format!("{p}.weight"), vec![o, i]), (format!("{p}.bias"), vec![o])];
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("bert.embeddings.word_embeddings.weight".into(), vec![v, d]),
+        ("bert.embeddings.position_embeddings.weight".into(), vec![config.max_position_embeddings, d]),
+        ("bert.embeddings.token_type_embeddings.weight".into(), vec![config.type_vocab_size, d]),
+        ("cls.predictions.bias".into(), vec![v]),
+    ];
+    shapes.extend(norm("bert.embeddings.LayerNorm"));
+    shapes.extend(dense("cls.predictions.transform.dense", d, d));
+    shapes.extend(norm("cls.predictions.transform.LayerNorm"));
+    for i in 0..config.num_hidden_layers {
+        let p = format!("bert.encoder.layer.{i}");
+        for qkv in ["query", "key", "value"] {
+            shapes.extend(dense(&format!("{p}.attention.self.{qkv}"), d, d));
+        }
+        shapes.extend(dense(&format!("{p}.attention.output.dense"), d, d));
+        shapes.extend(norm(&format!("{p}.attention.output.LayerNorm")));
+        shapes.extend(dense(&format!("{p}.intermediate.dense"), d, f));
+        shapes.extend(dense(&format!("{p}.output.dense"), f, d));
+        shapes.extend(norm(&format!("{p}.output.LayerNorm")));
+    }
+    shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let fan_in = if shape.len() == 2 { shape[1] } else { 1 };
+            let is_norm_weight = name.ends_with("LayerNorm.weight");
+            let n: usize = shape.iter().product();
+            let data: Vec<f64> = (0..n)
+                .map(|_| {
+                    let u = 2.0 * rng.uniform() - 1.0;
+                    if is_norm_weight { 1.0 + 0.3 * u } else { u * 1.5 / (fan_in as f64).sqrt() }
+                })
+                .collect();
+            (name, Tensor::from_vec(data, shape, &Device::Cpu).unwrap())
+        })
+        .collect()
+}

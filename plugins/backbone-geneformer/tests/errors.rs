@@ -1,0 +1,246 @@
+//! Loading errors name the file, tensor or option at fault, and bad oracle input is refused
+//! with a message saying what is wrong. Each loading test writes a modified copy of the fixture
+//! into a temporary folder.
+mod common;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use common::*;
+use ugrn_sdk::{CellBatch, Matrix, ModelOracle};
+
+fn load_error(dir: &Path, overrides: &[(&str, &str)]) -> String {
+    match load_oracle(dir, overrides, "f32") {
+        Ok(_) => panic!("loading {} ({overrides:?}) should fail", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn with_config(dir: &Path, key: &str, value: serde_json::Value) -> std::path::PathBuf {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config[key] = value;
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    for name in ["bert.encoder.layer.1.output.LayerNorm.bias", "cls.predictions.bias", "bert.embeddings.token_type_embeddings.weight"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut tensors = fixture_tensors();
+        tensors.remove(name).unwrap();
+        write_checkpoint(tmp.path(), &tensors);
+        let weights = tmp.path().join("model.safetensors");
+        assert_eq!(load_error(tmp.path(), &[]), format!("{}: missing tensor `{name}`", weights.display()));
+    }
+}
+
+#[test]
+fn wrong_shape_is_named_with_both_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tensors = fixture_tensors();
+    tensors.insert("bert.embeddings.position_embeddings.weight".into(), Tensor::zeros((32, 32), DType::F32, &Device::Cpu).unwrap());
+    write_checkpoint(tmp.path(), &tensors);
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!(
+            "{}: tensor `bert.embeddings.position_embeddings.weight` has shape [32, 32], expected [64, 32]",
+            tmp.path().join("model.safetensors").display()
+        )
+    );
+    // A config that disagrees with the weights is reported at the first tensor it shapes.
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    with_config(tmp.path(), "intermediate_size", 48.into());
+    let err = load_error(tmp.path(), &[]);
+    assert!(err.ends_with("tensor `bert.encoder.layer.0.intermediate.dense.weight` has shape [64, 32], expected [48, 32]"), "{err}");
+}
+
+#[test]
+fn untied_decoder_needs_its_weight() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    with_config(tmp.path(), "tie_word_embeddings", false.into());
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!(
+            "{}: missing tensor `cls.predictions.decoder.weight` (config `tie_word_embeddings` = false, so the decoder is not the word embedding)",
+            tmp.path().join("model.safetensors").display()
+        )
+    );
+    // With the weight stored (here a copy of the word embedding) it loads the same model.
+    let mut tensors = fixture_tensors();
+    tensors.insert("cls.predictions.decoder.weight".into(), tensors["bert.embeddings.word_embeddings.weight"].clone());
+    write_checkpoint(tmp.path(), &tensors);
+    with_config(tmp.path(), "tie_word_embeddings", false.into());
+    let untied = load_oracle(tmp.path(), &[], "f32").unwrap();
+    let tied = load_oracle(&fixture_dir(), &[], "f32").unwrap();
+    let ids = Tensor::from_vec(vec![5u32, 9, 33, 2], (1, 4), &Device::Cpu).unwrap();
+    assert_eq!(
+        to_f64(&untied.model().forward(&ids, None).unwrap().logits),
+        to_f64(&tied.model().forward(&ids, None).unwrap().logits)
+    );
+}
+
+#[test]
+fn unsupported_options_are_named() {
+    let cases = [
+        ("hidden_act", serde_json::json!("gelu_new")),
+        ("position_embedding_type", serde_json::json!("relative_key_query")),
+        ("is_decoder", serde_json::json!(true)),
+        ("add_cross_attention", serde_json::json!(true)),
+        ("model_type", serde_json::json!("roberta")),
+    ];
+    for (key, value) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        write_checkpoint(tmp.path(), &fixture_tensors());
+        let path = with_config(tmp.path(), key, value.clone());
+        let err = load_error(tmp.path(), &[]);
+        let expected = format!("{}: option `{key}` = {value} is not supported", path.display());
+        assert!(err.starts_with(&expected), "{key}: {err}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    let path = with_config(tmp.path(), "num_attention_heads", 5.into());
+    assert_eq!(load_error(tmp.path(), &[]), format!("{}: option `num_attention_heads` = 5 does not divide `hidden_size` = 32", path.display()));
+}
+
+#[test]
+fn weight_file_choice() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    std::fs::remove_file(tmp.path().join("model.safetensors")).unwrap();
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!("{}: no weights: neither model.safetensors nor pytorch_model.bin is present", tmp.path().display())
+    );
+    write_pytorch_bin(&tmp.path().join("pytorch_model.bin"), &fixture_tensors());
+    assert_eq!(
+        load_error(tmp.path(), &[("file", "safetensors")]),
+        format!("{}: weight file not found (file = safetensors)", tmp.path().join("model.safetensors").display())
+    );
+    assert_eq!(load_oracle(tmp.path(), &[], "f32").unwrap().model().config.hidden_size, 32);
+    assert_eq!(
+        load_error(Path::new("/nonexistent/checkpoint"), &[]),
+        "/nonexistent/checkpoint: checkpoint folder not found"
+    );
+}
+
+#[test]
+fn dictionary_errors_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    std::fs::remove_file(tmp.path().join("token_dictionary.json")).unwrap();
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!(
+            "{}: no token_dictionary: neither token_dictionary.pkl nor token_dictionary.json is present (parameter `token_dictionary` names another file)",
+            tmp.path().display()
+        )
+    );
+    assert_eq!(
+        load_error(tmp.path(), &[("token_dictionary", "tokens.json")]),
+        format!("{}: token_dictionary not found (parameter `token_dictionary`)", tmp.path().join("tokens.json").display())
+    );
+
+    // A token outside the model's vocabulary.
+    let path = tmp.path().join("tokens.json");
+    std::fs::write(&path, r#"{"<pad>": 0, "<mask>": 1, "ENSG00000004961": 62}"#).unwrap();
+    assert_eq!(
+        load_error(tmp.path(), &[("token_dictionary", "tokens.json")]),
+        format!(
+            "{}: token id 62 of \"ENSG00000004961\" is outside the model's vocabulary of 62 tokens (config `vocab_size`)",
+            path.display()
+        )
+    );
+    // A gene with a median but no token.
+    std::fs::write(&path, r#"{"<pad>": 0, "<mask>": 1, "ENSG00000004961": 2}"#).unwrap();
+    let err = load_error(tmp.path(), &[("token_dictionary", "tokens.json")]);
+    assert_eq!(
+        err,
+        format!(
+            "{}: gene \"ENSG00000006451\" has a median but no token in {}",
+            tmp.path().join("gene_median_dictionary.json").display(),
+            path.display()
+        )
+    );
+    // A file that is not a pickle.
+    let pkl = tmp.path().join("token_dictionary.pkl");
+    std::fs::write(&pkl, b"\x80\x04not a pickle").unwrap();
+    assert_eq!(load_error(tmp.path(), &[]), format!("{}: unsupported pickle opcode 0x6e at byte 2", pkl.display()));
+    // A median that is not positive.
+    std::fs::remove_file(&pkl).unwrap();
+    std::fs::copy(fixture_dir().join("token_dictionary.json"), tmp.path().join("token_dictionary.json")).unwrap();
+    let medians = tmp.path().join("gene_median_dictionary.json");
+    std::fs::write(&medians, r#"{"ENSG00000004961": 0.0}"#).unwrap();
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!("{}: median of \"ENSG00000004961\" is 0; it must be positive", medians.display())
+    );
+}
+
+#[test]
+fn device_and_dtype_errors() {
+    let err = |device: &str, dtype: &str| match ugrn_backbone_geneformer::Geneformer.load_oracle(&ugrn_sdk::LoadRequest {
+        checkpoint: fixture_dir(),
+        device: device.into(),
+        dtype: dtype.into(),
+        params: params(&[]),
+    }) {
+        Ok(_) => panic!("{device} {dtype} should fail"),
+        Err(e) => e.to_string(),
+    };
+    if !cfg!(feature = "cuda") {
+        assert_eq!(
+            err("cuda:0", "f32"),
+            "parameter `device`: \"cuda:0\" needs backbone-geneformer built with the `cuda` feature (this build is CPU-only)"
+        );
+    }
+    assert_eq!(err("tpu", "f32"), "parameter `device`: \"tpu\" is not `cpu` or `cuda:N`");
+    assert_eq!(err("cpu", "bf16"), "parameter `dtype`: bf16 runs on CUDA devices only; use f32 or f64 on the CPU");
+    assert_eq!(err("cpu", "f8"), "parameter `dtype`: \"f8\" is not one of f32, f64, bf16, f16");
+}
+
+#[test]
+fn bad_cells_are_refused() {
+    let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
+    let err = |tokens: Vec<u32>, values: Vec<f32>, cells: usize| {
+        let genes = values.len().checked_div(cells).unwrap_or(0);
+        oracle.readout(&CellBatch::new(tokens, Matrix::new(cells, genes, values).unwrap()).unwrap()).unwrap_err().to_string()
+    };
+    assert_eq!(err(vec![2, 3], vec![1.0, f32::NAN], 1), "invalid input: value NaN of cell 0, gene 1 is not finite");
+    assert_eq!(err(vec![2, 99], vec![1.0, 1.0], 1), "invalid input: token id 99 is outside the vocabulary of 62 tokens");
+    assert_eq!(err(vec![], vec![], 0), "invalid input: a batch of 0 cells × 0 genes has nothing to compute");
+    let long: Vec<u32> = (0..65).map(|i| 2 + i % 60).collect();
+    assert_eq!(
+        err(long, vec![1.0; 65], 1),
+        "invalid input: cells of 65 genes exceed the 64 genes the model takes (config `max_position_embeddings`)"
+    );
+    let cells = CellBatch::new(vec![2, 3], Matrix::new(1, 2, vec![1.0, 1.0]).unwrap()).unwrap();
+    assert_eq!(
+        oracle.readout_derivative(&cells, &[2]).unwrap_err().to_string(),
+        "invalid input: source position 2 of cell 0 is outside its 2 genes"
+    );
+    assert_eq!(oracle.readout_derivative(&cells, &[]).unwrap_err().to_string(), "invalid input: 0 source positions for 1 cells");
+    assert_eq!(
+        oracle.attention_scores(&cells, 2).unwrap_err().to_string(),
+        "invalid input: layer 2 does not exist (the model has 2)"
+    );
+    let scale = load_oracle(&fixture_dir(), &[("value_mode", "scale")], "f32").unwrap();
+    let negative = CellBatch::new(vec![2, 3], Matrix::new(1, 2, vec![1.0, -0.5]).unwrap()).unwrap();
+    assert_eq!(
+        scale.readout(&negative).unwrap_err().to_string(),
+        "invalid input: value -0.5 of cell 0, gene 1 is negative; with value_mode = \"scale\" a value scales the gene's embedding"
+    );
+    assert_eq!(
+        oracle.prepare_expression(&[0, 2], &[1.0, 1.0]).unwrap_err().to_string(),
+        "invalid input: token 0 (context gene 0) is not a gene with a Genecorpus median"
+    );
+    assert_eq!(
+        oracle.prepare_expression(&[2, 3], &[1.0, -1.0]).unwrap_err().to_string(),
+        "invalid input: expression -1 of context gene 1 is not a non-negative abundance in the `expression` units"
+    );
+    assert_eq!(oracle.prepare_expression(&[2], &[1.0, 2.0]).unwrap_err().to_string(), "invalid input: 2 expression values for a context of 1 genes");
+    assert_eq!(oracle.gene_embeddings(&[2, 62]).unwrap_err().to_string(), "invalid input: token id 62 is outside the vocabulary of 62 tokens");
+}
