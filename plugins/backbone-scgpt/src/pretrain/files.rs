@@ -1,0 +1,119 @@
+//! The output folder: the released scGPT layout (`model.safetensors`, `args.json`,
+//! `vocab.json`) plus `validation_cells.json`; the training state rides in the metadata of
+//! `model.safetensors`, so weights and state are replaced together by one rename.
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use ugrn_sdk::{Error, Result};
+
+use super::Settings;
+use super::init::ParamDef;
+use crate::checkpoint::{ARGS_FILE, SAFETENSORS_FILE, VOCAB_FILE};
+
+/// Metadata key of `model.safetensors` holding the [`State`] as JSON.
+pub(crate) const STATE_KEY: &str = "ugrn.pretrain";
+/// The held-out cells of every corpus, by name.
+pub const VALIDATION_FILE: &str = "validation_cells.json";
+
+/// What `resume` needs besides the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) epochs_done: usize,
+    pub(crate) settings: Settings,
+    pub(crate) corpora: Vec<CorpusSummary>,
+    pub(crate) history: Vec<EpochRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CorpusSummary {
+    pub(crate) name: String,
+    pub(crate) genes: usize,
+    pub(crate) cells: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EpochRecord {
+    pub(crate) epoch: usize,
+    pub(crate) train_loss: f64,
+    /// `None` without validation cells.
+    pub(crate) validation_loss: Option<f64>,
+    pub(crate) seconds: f64,
+}
+
+/// Everything written after an epoch.
+pub(crate) struct Snapshot<'a> {
+    pub(crate) args: &'a serde_json::Value,
+    pub(crate) symbols: &'a [String],
+    pub(crate) validation: &'a serde_json::Value,
+    pub(crate) defs: &'a [ParamDef],
+    pub(crate) vars: &'a [Var],
+    pub(crate) state: &'a State,
+}
+
+/// `dir/.name.tmp`, renamed over `dir/name` once complete.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+fn finish(temp: &Path, path: &Path) -> Result<()> {
+    std::fs::rename(temp, path).map_err(|e| Error::file(path.display(), format!("renaming {}: {e}", temp.display())))
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::file(path.display(), e))?;
+    let temp = temp_path(path);
+    std::fs::write(&temp, text + "\n").map_err(|e| Error::file(temp.display(), e))?;
+    finish(&temp, path)
+}
+
+/// Writes the folder; `model.safetensors` goes last, so a folder whose weights carry a state
+/// has the matching `args.json` and `vocab.json`.
+pub(crate) fn save(dir: &Path, s: &Snapshot<'_>) -> Result<()> {
+    let vocab: BTreeMap<&str, usize> = s.symbols.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    write_json(&dir.join(VOCAB_FILE), &vocab)?;
+    write_json(&dir.join(ARGS_FILE), s.args)?;
+    write_json(&dir.join(VALIDATION_FILE), s.validation)?;
+
+    let path = dir.join(SAFETENSORS_FILE);
+    let state = serde_json::to_string(s.state).map_err(|e| Error::file(path.display(), e))?;
+    let metadata = HashMap::from([(STATE_KEY.to_string(), state)]);
+    let tensors = s.defs.iter().zip(s.vars).map(|(d, v)| (d.name.as_str(), v.as_tensor()));
+    let temp = temp_path(&path);
+    safetensors::serialize_to_file(tensors, Some(metadata), &temp).map_err(|e| Error::file(temp.display(), e))?;
+    finish(&temp, &path)
+}
+
+/// The state and weights of an earlier run in `dir`, or `None` when it has no weights yet.
+pub(crate) fn load(dir: &Path, defs: &[ParamDef]) -> Result<Option<(State, Vec<Var>)>> {
+    let path = dir.join(SAFETENSORS_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let fail = |reason: String| Error::file(path.display(), reason);
+    let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fail(e.to_string()))?;
+    let Some(state) = header.metadata().as_ref().and_then(|m| m.get(STATE_KEY)) else {
+        return Err(fail(format!(
+            "no training state (metadata `{STATE_KEY}`): not written by `ugrn pretrain`; run without --resume to start over"
+        )));
+    };
+    let state: State =
+        serde_json::from_str(state).map_err(|e| fail(format!("training state (metadata `{STATE_KEY}`): {e}")))?;
+    let mut tensors: HashMap<String, Tensor> =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| fail(e.to_string()))?;
+    let vars = defs
+        .iter()
+        .map(|d| {
+            let t = tensors.remove(&d.name).ok_or_else(|| fail(format!("missing tensor `{}`", d.name)))?;
+            if t.dims() != d.shape.as_slice() {
+                return Err(fail(format!("tensor `{}` has shape {:?}, expected {:?}", d.name, t.dims(), d.shape)));
+            }
+            let t = t.to_dtype(candle_core::DType::F32).map_err(|e| fail(format!("tensor `{}`: {e}", d.name)))?;
+            Var::from_tensor(&t).map_err(|e| fail(format!("tensor `{}`: {e}", d.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some((state, vars)))
+}

@@ -1,0 +1,186 @@
+//! The plugin and its model oracle on the fixture.
+mod common;
+
+use candle_core::{D, DType, Device, Tensor};
+use common::*;
+use ugrn_backbone_scgpt::{DEFAULT_BACKGROUND, ScGpt, bin_expression, dual::Dual};
+use ugrn_sdk::{Backbone, CellBatch, Matrix, ModelOracle, ParamKind, ParamValue, Pass, PluginKind};
+
+#[test]
+fn describes_itself() {
+    let info = ScGpt.describe();
+    assert_eq!((info.name.as_str(), info.kind), ("backbone-scgpt", PluginKind::Backbone));
+    assert_eq!(info.params.len(), 1);
+    assert_eq!(info.params[0].name, "file");
+    assert_eq!(info.params[0].kind, ParamKind::Choice(vec!["auto".into(), "safetensors".into(), "pt".into()]));
+    assert_eq!(info.params[0].default, ParamValue::Str("auto".into()));
+}
+
+#[test]
+fn exports_a_backbone_declaration() {
+    let decl = &ugrn_backbone_scgpt::UGRN_PLUGIN_DECLARATION;
+    assert_eq!(decl.abi_version, ugrn_sdk::ABI_VERSION);
+    match (decl.create)().unwrap() {
+        ugrn_sdk::PluginObject::Backbone(b) => assert_eq!(b.describe().name, "backbone-scgpt"),
+        _ => panic!("the declaration builds something other than a backbone"),
+    }
+}
+
+#[test]
+fn model_info() {
+    let oracle = load_oracle(&fixture_dir(), "safetensors", "f32").unwrap();
+    let info = oracle.info();
+    assert_eq!(info.family, "scgpt");
+    assert_eq!((info.layers, info.heads, info.embedding_dim, info.vocabulary), (2, 4, 32, 51));
+    assert_eq!(info.max_context, 1199);
+    assert_eq!((info.value_min, info.value_max, info.default_background), (0.0, 50.0, DEFAULT_BACKGROUND));
+    assert_eq!((info.device.as_str(), info.dtype.as_str()), ("cpu", "f32"));
+    assert_eq!(info.checkpoint_sha256.len(), 64);
+    assert!(info.checkpoint_sha256.chars().all(|c| c.is_ascii_hexdigit()));
+    // The pt file hashes differently; a copy of the same files hashes the same; changing
+    // args.json changes the hash.
+    let pt = load_oracle(&fixture_dir(), "pt", "f32").unwrap();
+    assert_ne!(pt.info().checkpoint_sha256, info.checkpoint_sha256);
+    let tmp = tempfile::tempdir().unwrap();
+    for file in ["model.safetensors", "args.json", "vocab.json"] {
+        std::fs::copy(fixture_dir().join(file), tmp.path().join(file)).unwrap();
+    }
+    assert_eq!(load_oracle(tmp.path(), "auto", "f32").unwrap().info().checkpoint_sha256, info.checkpoint_sha256);
+    let args = std::fs::read_to_string(tmp.path().join("args.json")).unwrap();
+    std::fs::write(tmp.path().join("args.json"), args.replace("\"dropout\": 0.0", "\"dropout\": 0.1")).unwrap();
+    assert_ne!(load_oracle(tmp.path(), "auto", "f32").unwrap().info().checkpoint_sha256, info.checkpoint_sha256);
+}
+
+#[test]
+fn token_ids_match_case_insensitively() {
+    let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
+    let genes: Vec<String> =
+        ["GENE003", "gene010", "Gene047", "GENE048", "<cls>"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(oracle.token_ids(&genes), [Some(3), Some(10), Some(47), None, Some(49)]);
+}
+
+#[test]
+fn cells_with_their_own_tokens_batch_like_single_cells() {
+    let oracle = load_oracle(&fixture_dir(), "auto", "f64").unwrap();
+    let tokens = vec![1, 2, 3, 4, 10, 20, 30, 40, 5, 6, 7, 8];
+    let values = Matrix::new(3, 4, vec![1.0, 5.0, 0.0, 20.0, 3.0, 3.0, 3.0, 3.0, 50.0, 0.0, 1.0, 2.0]).unwrap();
+    let cells = CellBatch::new(tokens, values).unwrap();
+    let batched = oracle.readout(&cells).unwrap();
+    let derivative = oracle.readout_derivative(&cells, &[0, 3, 1]).unwrap();
+    assert_eq!((batched.rows, batched.cols), (3, 4));
+    for (c, source) in [0, 3, 1].into_iter().enumerate() {
+        let one = cells.slice(c, c + 1);
+        let single = oracle.readout(&one).unwrap();
+        let single_d = oracle.readout_derivative(&one, &[source]).unwrap();
+        for j in 0..4 {
+            assert!((single.get(0, j) - batched.get(c, j)).abs() < 1e-6, "cell {c} gene {j}");
+            assert!((single_d.get(0, j) - derivative.get(c, j)).abs() < 1e-6, "cell {c} gene {j}");
+        }
+    }
+}
+
+#[test]
+fn batch_errors_are_named() {
+    let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
+    let cells =
+        CellBatch::shared(&[1, 2, 3], Matrix::new(2, 3, vec![1.0, 2.0, 3.0, 4.0, f32::NAN, 6.0]).unwrap()).unwrap();
+    assert_eq!(
+        oracle.readout(&cells).unwrap_err().to_string(),
+        "invalid input: value NaN of cell 1, gene 1 is not finite"
+    );
+    let cells = CellBatch::shared(&[1, 2, 3], Matrix::new(2, 3, vec![1.0; 6]).unwrap()).unwrap();
+    assert_eq!(
+        oracle.readout_derivative(&cells, &[0]).unwrap_err().to_string(),
+        "invalid input: 1 source positions for 2 cells"
+    );
+    assert_eq!(
+        oracle.readout_derivative(&cells, &[0, 3]).unwrap_err().to_string(),
+        "invalid input: source position 3 of cell 1 is outside its 3 genes"
+    );
+    let cells = CellBatch::shared(&[1, 2, 51], Matrix::new(1, 3, vec![1.0; 3]).unwrap()).unwrap();
+    assert_eq!(
+        oracle.readout(&cells).unwrap_err().to_string(),
+        "invalid input: token id 51 is outside the vocabulary of 51 tokens"
+    );
+    let cells = CellBatch::shared(&[1, 2, 3], Matrix::new(1, 3, vec![1.0; 3]).unwrap()).unwrap();
+    assert_eq!(
+        oracle.attention_scores(&cells, 2).unwrap_err().to_string(),
+        "invalid input: layer 2 does not exist (the model has 2)"
+    );
+}
+
+/// Raw q·k of one head, computed element by element from the layer input and `Wqkv`.
+fn reference_scores(x: &Tensor, wqkv: &Tensor, bias: &Tensor, heads: usize) -> Vec<f64> {
+    let x = x.to_dtype(DType::F64).unwrap().squeeze(0).unwrap().to_vec2::<f64>().unwrap();
+    let w = wqkv.to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap();
+    let b = bias.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+    let d = x[0].len();
+    let hd = d / heads;
+    let proj = |row: &[f64], out: usize| -> f64 { b[out] + row.iter().zip(&w[out]).map(|(a, c)| a * c).sum::<f64>() };
+    let mut scores = Vec::new();
+    for h in 0..heads {
+        // Context genes only: tokens 1.. (the <cls> row and column are left out).
+        for i in 1..x.len() {
+            for j in 1..x.len() {
+                scores.push((0..hd).map(|e| proj(&x[i], h * hd + e) * proj(&x[j], d + h * hd + e)).sum());
+            }
+        }
+    }
+    scores
+}
+
+#[test]
+fn attention_scores_are_raw_query_key_products() {
+    let oracle = load_oracle(&fixture_dir(), "auto", "f64").unwrap();
+    let model = oracle.model();
+    let context = [3u32, 17, 29, 41, 8];
+    let values = [0.0f32, 12.0, 1.0, 50.0, 7.0];
+    let cells = CellBatch::shared(&context, Matrix::new(1, 5, values.to_vec()).unwrap()).unwrap();
+    let ids = Tensor::from_vec([model.cls_id()].into_iter().chain(context).collect::<Vec<_>>(), (1, 6), &Device::Cpu)
+        .unwrap();
+    let vals = Tensor::from_vec(
+        [0.0f64].into_iter().chain(values.iter().map(|&v| v as f64)).collect::<Vec<_>>(),
+        (1, 6),
+        &Device::Cpu,
+    )
+    .unwrap();
+    // Layer 0 sees gene embeddings plus value embeddings; layer 1 sees layer 0's output.
+    let mut x =
+        (model.encoder.forward(&ids).unwrap() + model.value_encoder.forward(&Dual::constant(vals)).unwrap().x).unwrap();
+    for (layer, l) in model.layers.iter().enumerate() {
+        let maps = oracle.attention_scores(&cells, layer).unwrap();
+        assert_eq!((maps.cells, maps.heads, maps.genes, maps.data.len()), (1, 4, 5, 100));
+        let attn = &l.self_attn;
+        let expected = reference_scores(&x, &attn.wqkv.weight, attn.wqkv.bias.as_ref().unwrap(), 4);
+        let got: Vec<f64> = maps.data.iter().map(|&v| v as f64).collect();
+        assert_close(&format!("layer {layer} scores"), &got, &expected, (1e-4, 1e-5));
+        x = l.forward(&Dual::constant(x), None).unwrap().x;
+    }
+    assert_eq!(x.dim(D::Minus1).unwrap(), 32);
+}
+
+#[test]
+fn prepare_expression_bins_like_scgpt() {
+    let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
+    let expression = [0.0, 2.5, 0.1, 7.0, 0.0, 1.2];
+    let binned = oracle.prepare_expression(&[0, 1, 2, 3, 4, 5], &expression).unwrap();
+    assert_eq!(binned, bin_expression(&expression, 51).unwrap());
+    // Four non-zero values over 50 bins: the smallest in bin 1, the largest in bin 50.
+    assert_eq!((binned[0], binned[2], binned[3], binned[4]), (0.0, 1.0, 50.0, 0.0));
+    assert_eq!(
+        oracle.prepare_expression(&[0, 1], &expression).unwrap_err().to_string(),
+        "invalid input: 6 expression values for a context of 2 genes"
+    );
+}
+
+#[test]
+fn memory_estimate_grows_with_context_and_pass() {
+    let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
+    // Fixture: 4 heads, d 32, d_hid 64; at 3 genes (4 tokens), f32: 4·(3·4·16 + (12·32+2·64)·4).
+    assert_eq!(oracle.bytes_per_cell(3, Pass::Readout), 4 * (3 * 4 * 16 + (12 * 32 + 2 * 64) * 4));
+    let small = oracle.bytes_per_cell(100, Pass::Readout);
+    assert!(oracle.bytes_per_cell(1000, Pass::Readout) > 50 * small);
+    assert!(oracle.bytes_per_cell(100, Pass::Derivative) > 2 * small);
+    let f64_oracle = load_oracle(&fixture_dir(), "auto", "f64").unwrap();
+    assert_eq!(f64_oracle.bytes_per_cell(100, Pass::Readout), 2 * small);
+}
