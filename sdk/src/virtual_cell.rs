@@ -19,9 +19,10 @@ use crate::params::{ParamSpec, Params};
 use crate::plugin::{ProbeRequest, Progress};
 use crate::types::{DatasetView, Features, Matrix, Pair, TokenId};
 
-/// Sources per chunk in `dataset` context: 64 sources × 8 variants is 512 long cells, enough
-/// to fill a GPU batch while progress still moves on a CPU.
-pub const SOURCES_PER_CHUNK: usize = 64;
+/// Sources per chunk in `dataset` context: 16 sources × 8 variants is 128 full-length cells
+/// (over 100k tokens at 900 genes), a full GPU batch, while progress still moves every few
+/// minutes when a large model runs on a CPU.
+pub const SOURCES_PER_CHUNK: usize = 16;
 
 /// Pairs per chunk in `pair` context, where cells are two genes long.
 pub const PAIRS_PER_CHUNK: usize = 4096;
@@ -228,10 +229,6 @@ impl Probing {
         })
     }
 
-    pub fn context(&self) -> ProbeContext {
-        self.context
-    }
-
     /// The dataset's genes that are in the vocabulary, in dataset order: the `dataset` context.
     pub fn context_tokens(&self) -> &[TokenId] {
         &self.context_tokens
@@ -430,10 +427,6 @@ impl Cells {
     /// Rows (pairs) of the chunk.
     pub fn rows(&self) -> usize {
         self.reads.len() / self.variants
-    }
-
-    pub fn variants(&self) -> usize {
-        self.variants
     }
 
     pub fn batches(&self) -> &[CellBatch] {

@@ -1,0 +1,68 @@
+//! GDT probe: gradient trajectories (see `../PROBES.md`).
+//!
+//! Feature t of pair (i, j) is `∂readout_j / ∂value_i` at the virtual cell with i at
+//! `baselines[t]` and every other context gene at `background`: the local slope of j's response
+//! to i along a trajectory of source levels. Derivatives are the oracle's exact ones.
+use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant, value_list_param, value_param};
+use ugrn_sdk::{
+    Features, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
+};
+
+/// scGPT's inputs are bins 0..=50; 1 is the lowest non-zero bin, a quiet background.
+pub const DEFAULT_BACKGROUND: f64 = 1.0;
+/// Eight source levels, denser at the low end where responses bend most: the values of the
+/// reference fixture.
+pub const DEFAULT_BASELINES: [f64; 8] = [0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0];
+
+#[derive(Debug, Default)]
+pub struct Gdt;
+
+impl Probe for Gdt {
+    fn describe(&self) -> PluginInfo {
+        PluginInfo {
+            name: "probe-gdt".into(),
+            kind: PluginKind::Probe,
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Gradient trajectory: exact derivative of the target's readout with respect to \
+                          the source's input value, at each baseline level of the source"
+                .into(),
+            params: vec![
+                ParamSpec::float(
+                    "background",
+                    DEFAULT_BACKGROUND,
+                    "v_b, input value of every context gene but the source, in model input units \
+                     (scGPT: bins 0-50)",
+                ),
+                ParamSpec::floats(
+                    "baselines",
+                    &DEFAULT_BASELINES,
+                    "source values the derivative is taken at; one feature `gdt_b<value>` each, in this order",
+                ),
+                ProbeContext::param_spec(ProbeContext::Dataset),
+            ],
+        }
+    }
+
+    fn needs_expression(&self, _: &Params) -> bool {
+        false
+    }
+
+    fn features(
+        &self,
+        request: &ProbeRequest<'_>,
+        oracle: &dyn ModelOracle,
+        progress: &dyn Progress,
+    ) -> Result<Features> {
+        let params = request.params;
+        let background = value_param(params, "background")?;
+        let baselines = value_list_param(params, "baselines")?;
+        let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let columns = baselines.iter().map(|b| format!("gdt_b{b}")).collect();
+        let variants: Vec<Variant> = baselines.iter().map(|&b| Variant::Set(b)).collect();
+        probing.run(columns, &Base::Background(background), &variants, progress, |cells| {
+            cells.derivative(oracle)
+        })
+    }
+}
+
+ugrn_sdk::export_probe!(Gdt);

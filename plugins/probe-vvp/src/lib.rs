@@ -1,0 +1,81 @@
+//! VVP probe: virtual value perturbation response curves (see `../PROBES.md`).
+//!
+//! Feature m of pair (i, j) is `readout_j(virtual cell with i at targets[m]) −
+//! readout_j(virtual cell with every gene at background)`, every other context gene at
+//! `background`: the response of j along a curve of source values, measured from one shared
+//! reference so that all pairs and datasets sit in the same coordinates.
+use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant, value_list_param, value_param};
+use ugrn_sdk::{
+    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
+    Result,
+};
+
+/// scGPT's inputs are bins 0..=50; 1 is the lowest non-zero bin, a quiet background.
+pub const DEFAULT_BACKGROUND: f64 = 1.0;
+/// Eight targets spanning scGPT's bins, 60 deliberately past the top bin (virtual values need
+/// not be in range): the values of the reference fixture.
+pub const DEFAULT_TARGETS: [f64; 8] = [0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0];
+
+#[derive(Debug, Default)]
+pub struct Vvp;
+
+impl Probe for Vvp {
+    fn describe(&self) -> PluginInfo {
+        PluginInfo {
+            name: "probe-vvp".into(),
+            kind: PluginKind::Probe,
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Virtual value perturbation: the target's readout with the source set to each \
+                          target value, minus its readout with every gene at the background"
+                .into(),
+            params: vec![
+                ParamSpec::float(
+                    "background",
+                    DEFAULT_BACKGROUND,
+                    "v_b, input value of every context gene (and of the source in the reference cell), \
+                     in model input units (scGPT: bins 0-50)",
+                ),
+                ParamSpec::floats(
+                    "targets",
+                    &DEFAULT_TARGETS,
+                    "v_p, values the source is set to; one feature `vvp_v<value>` each, in this order",
+                ),
+                ProbeContext::param_spec(ProbeContext::Dataset),
+            ],
+        }
+    }
+
+    fn needs_expression(&self, _: &Params) -> bool {
+        false
+    }
+
+    fn features(
+        &self,
+        request: &ProbeRequest<'_>,
+        oracle: &dyn ModelOracle,
+        progress: &dyn Progress,
+    ) -> Result<Features> {
+        let params = request.params;
+        let background = value_param(params, "background")?;
+        let targets = value_list_param(params, "targets")?;
+        let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let columns = targets.iter().map(|v| format!("vvp_v{v}")).collect();
+        // The reference cell is the last variant.
+        let mut variants: Vec<Variant> = targets.iter().map(|&v| Variant::Set(v)).collect();
+        variants.push(Variant::Unchanged);
+        let m = targets.len();
+        probing.run(columns, &Base::Background(background), &variants, progress, |cells| {
+            let r = cells.readout(oracle)?;
+            let mut out = Matrix::zeros(r.rows, m);
+            for row in 0..r.rows {
+                let reference = r.get(row, m);
+                for (o, &x) in out.row_mut(row).iter_mut().zip(&r.row(row)[..m]) {
+                    *o = x - reference;
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+ugrn_sdk::export_probe!(Vvp);
