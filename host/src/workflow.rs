@@ -55,10 +55,12 @@ pub struct RunSection {
     /// its free memory).
     #[serde(default = "default_memory_budget")]
     pub memory_budget_mb: u64,
-    /// Report folder; default `runs/<name>` in the current directory.
+    /// Report folder, relative to the workflow file; default `runs/<name>` in the current
+    /// directory.
     #[serde(default)]
     pub output: Option<PathBuf>,
-    /// Feature cache folder; default `.ugrn-cache` in the current directory.
+    /// Feature cache folder, relative to the workflow file; default `.ugrn-cache` in the current
+    /// directory.
     #[serde(default)]
     pub cache: Option<PathBuf>,
     /// Extra plugin folders, searched first.
@@ -352,6 +354,10 @@ impl ResolvedWorkflow {
             c.problem("run.memory_budget_mb", "must be positive");
         }
 
+        // Paths written in the workflow are relative to its file; the defaults (runs/<name>,
+        // .ugrn-cache) to the working directory.
+        workflow.run.output = workflow.run.output.as_ref().map(|o| base.join(o));
+        workflow.run.cache = workflow.run.cache.as_ref().map(|c| base.join(c));
         workflow.data.roots = if workflow.data.roots.is_empty() {
             default_data_roots()
         } else {

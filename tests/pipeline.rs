@@ -1,0 +1,200 @@
+//! The whole experiment through the host and the real plugins, on the reference fixtures and a
+//! small synthetic dataset: report files, the feature cache, refusal to overwrite, and the same
+//! workflow on two backbone families without rebuilding anything.
+use std::path::{Path, PathBuf};
+
+use ugrn::experiment::{RunOptions, run};
+use ugrn_tests::{geneformer_fixture, scgpt_fixture};
+
+const GENES: usize = 40;
+
+/// Writes two datasets over genes GENE000..GENE039 (the scGPT fixture's vocabulary): `toyA`
+/// on genes 0–19 with TFs 0–4, `toyB` on genes 20–39 with TFs 20–24. Edges: each TF regulates
+/// the genes whose index is congruent to it modulo 5 (deterministic, half of the candidates
+/// stay non-edges).
+fn write_datasets(dir: &Path) {
+    for (name, offset) in [("toyA", 0usize), ("toyB", 20usize)] {
+        let genes: Vec<String> = (offset..offset + 20).map(|g| format!("GENE{g:03}")).collect();
+        let cells = 12;
+        let mut csv = String::from("gene");
+        for c in 0..cells {
+            csv.push_str(&format!(",cell{c}"));
+        }
+        csv.push('\n');
+        for (g, gene) in genes.iter().enumerate() {
+            csv.push_str(gene);
+            for c in 0..cells {
+                let v = ((g * 7 + c * 3) % 11) as f32 / 2.0;
+                csv.push_str(&format!(",{v}"));
+            }
+            csv.push('\n');
+        }
+        std::fs::write(dir.join(format!("{name}.csv")), csv).unwrap();
+        let tfs: Vec<&String> = genes.iter().take(5).collect();
+        std::fs::write(dir.join(format!("{name}_tfs.txt")), tfs.iter().map(|t| format!("{t}\n")).collect::<String>())
+            .unwrap();
+        let mut edges = String::from("Gene1,Gene2\n");
+        for t in 0..5 {
+            for g in 5..20 {
+                if g % 5 == t {
+                    edges.push_str(&format!("{},{}\n", genes[t], genes[g]));
+                }
+            }
+        }
+        std::fs::write(dir.join(format!("{name}_edges.csv")), edges).unwrap();
+    }
+}
+
+fn workflow(backbone: &str, checkpoint: &Path, hidden: &str, with_pert: bool) -> String {
+    let pert = if with_pert {
+        "[[method]]\nname = \"Pert (origin)\"\nprobe = { plugin = \"probe-pert\", mode = \"origin\", context = \"dataset\" }\nscore = \"abs-feature\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+[run]
+name = "pipeline"
+cache = "cache"
+
+[backbone]
+plugin = "{backbone}"
+checkpoint = "{checkpoint}"
+
+[data]
+train = ["toyA"]
+test = ["toyB"]
+validation_fraction = 0.25
+
+[[dataset]]
+name = "toyA"
+expression = "toyA.csv"
+tfs = "toyA_tfs.txt"
+edges = "toyA_edges.csv"
+
+[[dataset]]
+name = "toyB"
+expression = "toyB.csv"
+tfs = "toyB_tfs.txt"
+edges = "toyB_edges.csv"
+
+{pert}
+[[method]]
+name = "Emb"
+probe = {{ plugin = "probe-emb" }}
+translator = {{ plugin = "translator-mlp", hidden = {hidden}, epochs = 30 }}
+
+[[method]]
+name = "VVP"
+probe = {{ plugin = "probe-vvp", context = "pair" }}
+translator = {{ plugin = "translator-mlp", hidden = {hidden}, epochs = 30 }}
+
+[[method]]
+name = "GDT"
+probe = {{ plugin = "probe-gdt", context = "dataset" }}
+translator = {{ plugin = "translator-mlp", hidden = {hidden}, epochs = 30 }}
+
+[[method]]
+name = "Ens"
+ensemble = ["VVP", "GDT"]
+"#,
+        checkpoint = checkpoint.display()
+    )
+}
+
+fn run_workflow(dir: &Path, text: &str, output: &str, force: bool) -> anyhow::Result<ugrn::report::Report> {
+    let file = dir.join("wf.toml");
+    std::fs::write(&file, text).unwrap();
+    let (resolved, registry) = ugrn::cli::check(&file, &[]).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let options = RunOptions { output: Some(dir.join(output)), force, quiet: true };
+    run(&resolved, &registry, &options)
+}
+
+fn auprcs(report: &ugrn::report::Report) -> Vec<f64> {
+    report.table[0].1.iter().map(|cell| cell.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {cell}"))).collect()
+}
+
+#[test]
+fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let text = workflow("backbone-scgpt", &scgpt_fixture(), "[16]", true);
+    let report = run_workflow(dir.path(), &text, "out", false).expect("run");
+    assert_eq!(report.methods, ["Pert (origin)", "Emb", "VVP", "GDT", "Ens"]);
+    assert_eq!(report.table.len(), 1);
+    assert_eq!(report.table[0].0, "STRING / toyB");
+    for v in auprcs(&report) {
+        assert!((0.0..=1.0).contains(&v), "AUPRC {v}");
+    }
+    let out = dir.path().join("out");
+    for f in ["results.md", "results.csv", "results.json", "workflow.resolved.toml", "run.log", "plots/STRING_toyB_pr.svg", "plots/STRING_toyB_pr.png"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let ranked = std::fs::read_to_string(out.join("edges/STRING/toyB/GDT/rankedEdges.csv")).unwrap();
+    let lines: Vec<&str> = ranked.lines().collect();
+    assert_eq!(lines[0], "Gene1\tGene2\tEdgeWeight");
+    // 15 edges (3 per TF) and as many sampled negatives.
+    assert_eq!(lines.len(), 1 + 30);
+    let weights: Vec<f32> = lines[1..].iter().map(|l| l.rsplit('\t').next().unwrap().parse().unwrap()).collect();
+    assert!(weights.windows(2).all(|w| w[0] >= w[1]), "ranked best first");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["rows"][0]["pairs"]["positives"], 15);
+    assert_eq!(json["rows"][0]["pairs"]["negatives"], 15);
+    let resolved = std::fs::read_to_string(out.join("workflow.resolved.toml")).unwrap();
+    assert!(resolved.contains("baselines = [") && resolved.contains("learning_rate = 0.001"), "{resolved}");
+
+    // Same folder again: refused without --force, nothing touched.
+    let err = run_workflow(dir.path(), &text, "out", false).err().expect("refused").to_string();
+    assert!(err.ends_with("out already exists: pass --force to replace it, or --output NEW_FOLDER"), "{err}");
+
+    // Only the translator changes: every feature comes from the cache.
+    let changed = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", true);
+    run_workflow(dir.path(), &changed, "out2", false).expect("second run");
+    let log = std::fs::read_to_string(dir.path().join("out2/run.log")).unwrap();
+    let cached = log.lines().filter(|l| l.contains("from the feature cache, nothing recomputed")).count();
+    // Emb, VVP and GDT on toyA (training) and toyB, Pert (origin) on toyB.
+    assert_eq!(cached, 7, "{log}");
+    assert!(!log.contains("pairs/s"), "nothing recomputed:\n{log}");
+
+    // A corrupted cache entry is refused and recomputed, never used.
+    let entry = std::fs::read_dir(dir.path().join("cache")).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&entry, "{\"truncated\":").unwrap();
+    let report = run_workflow(dir.path(), &changed, "out3", false).expect("third run");
+    let log = std::fs::read_to_string(dir.path().join("out3/run.log")).unwrap();
+    assert!(log.contains("feature cache entry refused") && log.contains("unreadable"), "{log}");
+    assert_eq!(auprcs(&report).len(), 5);
+}
+
+/// The Geneformer fixture with a symbol → Ensembl table, so the same GENE### datasets map to it.
+fn geneformer_with_symbols(dir: &Path) -> PathBuf {
+    let src = geneformer_fixture();
+    let dst = dir.join("geneformer");
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    let tokens: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(src.join("token_dictionary.json")).unwrap()).unwrap();
+    let ensembl: Vec<&String> = tokens.keys().filter(|k| k.starts_with("ENSG")).collect();
+    let table: serde_json::Map<String, serde_json::Value> =
+        (0..GENES).map(|g| (format!("GENE{g:03}"), serde_json::Value::String(ensembl[g].clone()))).collect();
+    std::fs::write(dst.join("gene_name_id_dict.json"), serde_json::to_string(&table).unwrap()).unwrap();
+    dst
+}
+
+#[test]
+fn the_same_workflow_runs_on_scgpt_and_geneformer() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let geneformer = geneformer_with_symbols(dir.path());
+    let scgpt = run_workflow(dir.path(), &workflow("backbone-scgpt", &scgpt_fixture(), "[16]", false), "out-scgpt", false)
+        .expect("scGPT run");
+    let gf = run_workflow(dir.path(), &workflow("backbone-geneformer", &geneformer, "[16]", false), "out-geneformer", false)
+        .expect("Geneformer run");
+    assert_eq!(auprcs(&scgpt).len(), 4);
+    assert_eq!(auprcs(&gf).len(), 4);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap()).unwrap();
+    assert_eq!(json["model"]["family"], "geneformer");
+}
