@@ -48,7 +48,7 @@ fn check(text: &str) -> (bool, String) {
 fn check_names_an_unknown_key_with_file_and_line() {
     let (ok, stderr) = check(&workflow("model", "negative = 1.0", "probe-vvp"));
     assert!(!ok, "check must fail");
-    assert!(stderr.starts_with("wf.toml: line 13: unknown field `negative`"), "{stderr}");
+    assert!(stderr.starts_with("wf.toml: line 12: unknown field `negative`"), "{stderr}");
 }
 
 #[test]
