@@ -1,6 +1,6 @@
 //! The native plugin gate and panic boundary.
 use ugrn::plugin::{PluginHandle, Registry};
-use ugrn_sdk::{DatasetView, Matrix, ModelOracle, NoProgress, Pair, ParamValue, Params, Probe, ProbeRequest};
+use ugrn_sdk::{DatasetView, Matrix, ModelOracle, NoProgress, Pair, ParamValue, Params, ProbeRequest};
 use ugrn_tests::native_library;
 
 #[test]
