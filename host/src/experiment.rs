@@ -109,10 +109,8 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
+    /// A line for the run log, also shown on stderr (tracing at info, hidden by `--quiet`).
     fn note(&mut self, line: String) {
-        if !self.quiet {
-            eprintln!("{line}");
-        }
         tracing::info!("{line}");
         self.log.push(line);
     }

@@ -103,9 +103,6 @@ pub fn run(registry: &Registry, options: &PretrainOptions) -> anyhow::Result<Vec
     for c in &corpora {
         let line = format!("corpus {}: {} genes × {} cells from {}", c.name, c.genes.len(), c.expression.values.cols, c.source);
         tracing::info!("{line}");
-        if !options.quiet {
-            eprintln!("{line}");
-        }
     }
     let views: Vec<Corpus<'_>> =
         corpora.iter().map(|c| Corpus { name: &c.name, genes: &c.genes, expression: &c.expression }).collect();

@@ -12,9 +12,13 @@ pub mod dual;
 mod model;
 mod oracle;
 mod vocab;
+pub mod pretrain;
 
 use candle_core::{DType, Device};
-use ugrn_sdk::{Backbone, Error, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, Result};
+use ugrn_sdk::{
+    Backbone, Error, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, PretrainRequest, Progress,
+    Result,
+};
 
 pub use binning::bin_expression;
 pub use checkpoint::{ARGS_FILE, Checkpoint, PT_FILE, SAFETENSORS_FILE, VOCAB_FILE, WeightFile, Weights};
@@ -115,6 +119,14 @@ impl Backbone for ScGpt {
 
     fn load(&self, request: &LoadRequest) -> Result<Box<dyn ModelOracle>> {
         Ok(Box::new(self.load_oracle(request)?))
+    }
+
+    fn pretrain_params(&self) -> Vec<ParamSpec> {
+        pretrain::params()
+    }
+
+    fn pretrain(&self, request: &PretrainRequest<'_>, progress: &dyn Progress) -> Result<Vec<String>> {
+        pretrain::pretrain(request, progress)
     }
 }
 

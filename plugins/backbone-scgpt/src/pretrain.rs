@@ -441,10 +441,13 @@ pub fn pretrain(request: &PretrainRequest<'_>, progress: &dyn Progress) -> Resul
         ),
     ];
 
-    let resumed = if request.resume { files::load(out, &defs)? } else { None };
+    let resumed = if request.resume {
+        files::load(out, &defs, |state| s.check_resumable(&state.settings, &source))?
+    } else {
+        None
+    };
     let (vars, mut history, start) = match resumed {
         Some((state, vars)) => {
-            s.check_resumable(&state.settings, &source)?;
             if state.corpora != corpora {
                 return Err(Error::invalid(format!(
                     "resume: the corpora ({}) differ from those {source} was trained on ({})",

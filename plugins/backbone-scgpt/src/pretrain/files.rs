@@ -87,7 +87,13 @@ pub(crate) fn save(dir: &Path, s: &Snapshot<'_>) -> Result<()> {
 }
 
 /// The state and weights of an earlier run in `dir`, or `None` when it has no weights yet.
-pub(crate) fn load(dir: &Path, defs: &[ParamDef]) -> Result<Option<(State, Vec<Var>)>> {
+/// `check` sees the stored state before any tensor is read, so a run with other settings is
+/// refused with the setting named rather than with a missing tensor.
+pub(crate) fn load(
+    dir: &Path,
+    defs: &[ParamDef],
+    check: impl FnOnce(&State) -> Result<()>,
+) -> Result<Option<(State, Vec<Var>)>> {
     let path = dir.join(SAFETENSORS_FILE);
     if !path.is_file() {
         return Ok(None);
@@ -102,6 +108,7 @@ pub(crate) fn load(dir: &Path, defs: &[ParamDef]) -> Result<Option<(State, Vec<V
     };
     let state: State =
         serde_json::from_str(state).map_err(|e| fail(format!("training state (metadata `{STATE_KEY}`): {e}")))?;
+    check(&state)?;
     let mut tensors: HashMap<String, Tensor> =
         candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| fail(e.to_string()))?;
     let vars = defs
