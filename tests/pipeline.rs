@@ -198,3 +198,52 @@ fn the_same_workflow_runs_on_scgpt_and_geneformer() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap()).unwrap();
     assert_eq!(json["model"]["family"], "geneformer");
 }
+
+/// hESC and mHSC-E have no expression matrix: probes that need one are reported as not
+/// applicable with the reason, and the others run.
+#[test]
+fn datasets_without_expression_report_expression_probes_as_not_applicable() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ugrn-mini");
+    let text = format!(
+        r#"
+[run]
+name = "no-expression"
+cache = "cache"
+
+[backbone]
+plugin = "backbone-scgpt"
+checkpoint = "{}"
+
+[data]
+train = ["hESC"]
+test = ["mHSC-E"]
+
+[[method]]
+name = "Pert (origin)"
+probe = {{ plugin = "probe-pert", mode = "origin", context = "pair" }}
+score = "abs-feature"
+
+[[method]]
+name = "Pert"
+probe = {{ plugin = "probe-pert", mode = "baseline", context = "pair" }}
+translator = {{ plugin = "translator-mlp", epochs = 5 }}
+
+[[method]]
+name = "Emb"
+probe = {{ plugin = "probe-emb" }}
+translator = {{ plugin = "translator-mlp", epochs = 5 }}
+"#,
+        model.display()
+    );
+    let report = run_workflow(dir.path(), &text, "out", false).expect("run");
+    let cells = &report.table[0].1;
+    assert!(cells[0].starts_with("n/a ["), "{cells:?}");
+    assert!(cells[1].starts_with("n/a ["), "{cells:?}");
+    let emb: f64 = cells[2].parse().expect("Emb runs without expression");
+    assert!((0.0..=1.0).contains(&emb));
+    let notes = report.footnotes.join("\n");
+    assert!(notes.contains("Pert (origin): n/a: ") && notes.contains("mHSC-E"), "{notes}");
+    assert!(notes.contains("Pert: n/a: training set hESC: "), "{notes}");
+    assert!(notes.contains("expression"), "{notes}");
+}
