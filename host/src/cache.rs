@@ -19,6 +19,9 @@ pub struct FeatureCache {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CacheKey {
     pub checkpoint_sha256: String,
+    /// Backbone plugin, version, load parameters and dtype: they change the oracle's answers
+    /// without changing the checkpoint.
+    pub backbone: String,
     pub probe: String,
     pub probe_version: String,
     pub params: String,
@@ -138,6 +141,7 @@ mod tests {
     fn key() -> CacheKey {
         CacheKey {
             checkpoint_sha256: "abc".into(),
+            backbone: "backbone-scgpt 0.1.0 {} f32".into(),
             probe: "probe-vvp".into(),
             probe_version: "0.1.0".into(),
             params: "{}".into(),

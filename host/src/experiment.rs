@@ -159,8 +159,16 @@ impl<'a> Runner<'a> {
         let probe = self.probe(probe_name)?;
         let info = probe.describe();
         let needs_expression = probe.needs_expression(params);
+        let wf = &self.workflow.workflow;
+        let backbone_version = self.registry.get(&wf.backbone.plugin).map_or("?", |p| p.info.version.as_str());
         let key = CacheKey {
             checkpoint_sha256: self.oracle.info().checkpoint_sha256.clone(),
+            backbone: format!(
+                "{} {backbone_version} {} {}",
+                wf.backbone.plugin,
+                serde_json::to_string(&self.workflow.backbone_params)?,
+                self.oracle.info().dtype
+            ),
             probe: info.name.clone(),
             probe_version: info.version.clone(),
             params: serde_json::to_string(params)?,
@@ -288,14 +296,28 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         // logits[test index][method] for the ensemble.
         let mut logits: Vec<BTreeMap<String, Vec<f32>>> = vec![BTreeMap::new(); tests.len()];
         let mut outcomes: Vec<BTreeMap<String, Outcome>> = vec![BTreeMap::new(); tests.len()];
-        for (method, kind) in &workflow.methods {
+        // Ensembles last, whatever their place in the file: they average their members' logits.
+        let ordered = workflow
+            .methods
+            .iter()
+            .filter(|(_, k)| !matches!(k, MethodKind::Ensemble { .. }))
+            .chain(workflow.methods.iter().filter(|(_, k)| matches!(k, MethodKind::Ensemble { .. })));
+        for (method, kind) in ordered {
             match kind {
                 MethodKind::Translated { probe, probe_params, translator, translator_params } => {
                     let fitted = fit_translator(&mut runner, &train, &splits, probe, probe_params, translator, translator_params);
                     for (t, test) in tests.iter().enumerate() {
                         let result = fitted.as_ref().map_err(|e| e.clone()).and_then(|(state, handle)| {
                             let f = runner.features(probe, probe_params, &test.dataset, &test.set.pairs).map_err(to_outcome)?;
-                            handle.predict(translator_params, state, &f).map_err(|e| to_outcome(e.into()))
+                            let scores = handle.predict(translator_params, state, &f).map_err(|e| to_outcome(e.into()))?;
+                            if scores.len() != test.set.pairs.len() {
+                                return Err(Outcome::Failed(format!(
+                                    "{translator} returned {} scores for {} pairs",
+                                    scores.len(),
+                                    test.set.pairs.len()
+                                )));
+                            }
+                            Ok(scores)
                         });
                         match result {
                             Ok(scores) => {

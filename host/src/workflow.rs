@@ -438,8 +438,11 @@ impl ResolvedWorkflow {
                     .map(|probe_params| MethodKind::Direct { probe: p.plugin.clone(), probe_params, score }),
                 (None, None, None, false) => {
                     for member in &m.ensemble {
-                        if !workflow.methods.iter().any(|o| &o.name == member && o.ensemble.is_empty()) {
-                            c.problem(format!("{key}.ensemble"), format!("{member:?} is not a non-ensemble method of this workflow"));
+                        if !workflow.methods.iter().any(|o| &o.name == member && o.translator.is_some()) {
+                            c.problem(
+                                format!("{key}.ensemble"),
+                                format!("{member:?} is not a method of this workflow with a translator (ensembles average logits)"),
+                            );
                         }
                     }
                     Some(MethodKind::Ensemble { members: m.ensemble.clone() })

@@ -111,3 +111,16 @@ fn plugins_lists_every_workspace_plugin_with_parameters() {
     assert!(stdout.contains("background = "), "parameters with defaults are listed:\n{stdout}");
     assert!(!stdout.contains("refused:"), "{stdout}");
 }
+
+#[test]
+fn check_refuses_an_ensemble_of_a_method_without_translator() {
+    let text = workflow("model", "", "probe-vvp")
+        + "\n[[method]]\nname = \"Pert (origin)\"\nprobe = { plugin = \"probe-pert\", mode = \"origin\" }\nscore = \"abs-feature\"\n"
+        + "\n[[method]]\nname = \"Ens\"\nensemble = [\"VVP\", \"Pert (origin)\"]\n";
+    let (ok, stderr) = check(&text);
+    assert!(!ok, "check must fail");
+    assert_eq!(
+        stderr.trim(),
+        "wf.toml: method[2] (Ens).ensemble: \"Pert (origin)\" is not a method of this workflow with a translator (ensembles average logits)"
+    );
+}
