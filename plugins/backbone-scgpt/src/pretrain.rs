@@ -67,8 +67,9 @@ fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// The parameters of `ugrn pretrain --backbone backbone-scgpt`. The defaults train the shipped
-/// `ugrn-mini` model on the BEELINE corpora (about 3000 cells) in about 20 minutes on 2 CPU cores.
+/// The parameters of `ugrn pretrain --backbone backbone-scgpt`. The defaults are those of the
+/// shipped `ugrn-mini`: on the BEELINE corpora (about 3000 cells) they train in about 15 minutes on
+/// 2 CPU cores.
 pub fn params() -> Vec<ParamSpec> {
     vec![
         ParamSpec::int("embsize", 64, "model width d_model (scGPT's `embsize`)"),
@@ -88,7 +89,7 @@ pub fn params() -> Vec<ParamSpec> {
              validation cycles through them cell by cell",
         ),
         ParamSpec::bool("mvc", false, "also train the MVC decoder (masked values from the <cls> embedding)"),
-        ParamSpec::int("epochs", 12, "passes over the training cells (with resume: the total to reach)"),
+        ParamSpec::int("epochs", 6, "passes over the training cells (with resume: the total to reach)"),
         ParamSpec::int("batch_size", 16, "cells per optimisation step"),
         ParamSpec::float(
             "learning_rate",
