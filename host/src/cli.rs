@@ -53,7 +53,7 @@ pub enum Command {
     },
     /// Pretrain a backbone (scGPT's masked-value objective) on expression matrices and write a
     /// checkpoint the backbone loads unchanged.
-    #[command(after_help = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=20 --set seed=0\n  ugrn pretrain --output my-model --expression cells.csv.gz --resume")]
+    #[command(after_help = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=6 --set seed=0\n  ugrn pretrain --output my-model --expression cells.csv.gz --resume")]
     Pretrain {
         /// Backbone plugin that trains.
         #[arg(long, default_value = "backbone-scgpt")]
