@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
 use ugrn_sdk::{
-    DatasetView, Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
+    Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
 
 use crate::cache::{CacheKey, FeatureCache, Lookup, hex};
 use crate::data::{self, Dataset, PairSet};
@@ -187,12 +187,7 @@ impl<'a> Runner<'a> {
         let progress = crate::progress::Bar::new(self.quiet, &format!("{probe_name} {}", dataset.name), "pairs");
         let request = ProbeRequest {
             params,
-            dataset: DatasetView {
-                name: &dataset.name,
-                genes: &dataset.genes,
-                expression: dataset.expression.as_ref(),
-                expression_source: &dataset.expression_source,
-            },
+            dataset: dataset.view(),
             pairs,
         };
         let features = probe.features(&request, &self.oracle, &progress)?;
