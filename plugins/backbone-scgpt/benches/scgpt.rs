@@ -1,13 +1,12 @@
 //! Load time, resident memory and oracle throughput (virtual cells/s) of the scGPT backbone, for
 //! the fixture and for a model of scGPT whole-human's size with random weights.
 //!
-//! `cargo bench -p ugrn-backbone-scgpt` (env `UGRN_SCGPT_FIXTURE` for the fixture folder).
-use std::collections::{BTreeMap, HashMap};
+//! `cargo bench -p ugrn-backbone-scgpt` (env `UGRN_SCGPT_FIXTURE` for the fixture folder,
+//! `UGRN_SCGPT_WHOLE_HUMAN` for the folder with whole-human's `args.json` and census vocabulary).
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use ugrn_backbone_scgpt::{DEFAULT_BACKGROUND, ScGpt, ScGptOracle};
+use ugrn_backbone_scgpt::{DEFAULT_BACKGROUND, ScGpt, ScGptOracle, pretrain};
 use ugrn_sdk::{Backbone, CellBatch, LoadRequest, Matrix, ModelOracle, Params, Pass};
 
 const CONTEXTS: [usize; 3] = [3, 512, 1200];
@@ -35,75 +34,14 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// xorshift, so the random model is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
-/// A checkpoint folder with scGPT whole-human's shapes (12 layers, 512 wide, 8 heads, d_hid
-/// 512, 60697 tokens) and random weights.
-fn write_whole_human_sized(dir: &Path) {
-    let (d, f, layers, genes) = (512usize, 512usize, 12usize, 60694usize);
-    let vocab_len = genes + 3;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut tensor = |shape: &[usize], scale: f32, offset: f32| {
-        let n = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|_| offset + scale * (2.0 * rng.uniform() - 1.0)).collect();
-        Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-    };
-    let w = 1.0 / (d as f32).sqrt();
-    let mut t: HashMap<String, Tensor> = HashMap::new();
-    t.insert("encoder.embedding.weight".into(), tensor(&[vocab_len, d], 0.1, 0.0));
-    for norm in ["encoder.enc_norm", "value_encoder.norm"] {
-        t.insert(format!("{norm}.weight"), tensor(&[d], 0.1, 1.0));
-        t.insert(format!("{norm}.bias"), tensor(&[d], 0.1, 0.0));
-    }
-    t.insert("value_encoder.linear1.weight".into(), tensor(&[d, 1], 1.0, 0.0));
-    t.insert("value_encoder.linear1.bias".into(), tensor(&[d], 1.0, 0.0));
-    t.insert("value_encoder.linear2.weight".into(), tensor(&[d, d], w, 0.0));
-    t.insert("value_encoder.linear2.bias".into(), tensor(&[d], w, 0.0));
-    for i in 0..layers {
-        let p = format!("transformer_encoder.layers.{i}");
-        t.insert(format!("{p}.self_attn.Wqkv.weight"), tensor(&[3 * d, d], w, 0.0));
-        t.insert(format!("{p}.self_attn.Wqkv.bias"), tensor(&[3 * d], w, 0.0));
-        t.insert(format!("{p}.self_attn.out_proj.weight"), tensor(&[d, d], w, 0.0));
-        t.insert(format!("{p}.self_attn.out_proj.bias"), tensor(&[d], w, 0.0));
-        t.insert(format!("{p}.linear1.weight"), tensor(&[f, d], w, 0.0));
-        t.insert(format!("{p}.linear1.bias"), tensor(&[f], w, 0.0));
-        t.insert(format!("{p}.linear2.weight"), tensor(&[d, f], 1.0 / (f as f32).sqrt(), 0.0));
-        t.insert(format!("{p}.linear2.bias"), tensor(&[d], w, 0.0));
-        for norm in ["norm1", "norm2"] {
-            t.insert(format!("{p}.{norm}.weight"), tensor(&[d], 0.1, 1.0));
-            t.insert(format!("{p}.{norm}.bias"), tensor(&[d], 0.1, 0.0));
-        }
-    }
-    for (i, out) in [(0, d), (2, d), (4, 1)] {
-        t.insert(format!("decoder.fc.{i}.weight"), tensor(&[out, d], w, 0.0));
-        t.insert(format!("decoder.fc.{i}.bias"), tensor(&[out], w, 0.0));
-    }
-    t.insert("mvc_decoder.gene2query.weight".into(), tensor(&[d, d], w, 0.0));
-    t.insert("mvc_decoder.gene2query.bias".into(), tensor(&[d], w, 0.0));
-    t.insert("mvc_decoder.W.weight".into(), tensor(&[d, d], w, 0.0));
-    candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
-
-    let args = serde_json::json!({
-        "embsize": d, "nheads": 8, "d_hid": f, "nlayers": layers, "n_bins": 51, "pad_token": "<pad>",
-        "pad_value": -2, "mask_value": -1, "input_style": "binned", "input_emb_style": "continuous",
-        "max_seq_len": 1200, "MVC": true, "fast_transformer": true,
+/// scGPT whole-human's `args.json` and census vocabulary: `UGRN_SCGPT_WHOLE_HUMAN`, else the
+/// shared copy beside the repository.
+fn whole_human_files() -> (PathBuf, PathBuf) {
+    let dir = std::env::var_os("UGRN_SCGPT_WHOLE_HUMAN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models/scgpt-whole-human-vocab"))
     });
-    std::fs::write(dir.join("args.json"), args.to_string()).unwrap();
-    let mut vocab: BTreeMap<String, usize> = (0..genes).map(|i| (format!("GENE{i:05}"), i)).collect();
-    for (k, special) in ["<pad>", "<cls>", "<eoc>"].into_iter().enumerate() {
-        vocab.insert(special.into(), genes + k);
-    }
-    std::fs::write(dir.join("vocab.json"), serde_json::to_string(&vocab).unwrap()).unwrap();
+    assert!(dir.is_dir(), "{} not found: set UGRN_SCGPT_WHOLE_HUMAN", dir.display());
+    (dir.join("args.json"), dir.join("default_census_vocab.json"))
 }
 
 fn load(dir: &Path) -> ScGptOracle {
@@ -216,10 +154,11 @@ fn main() {
     bench_in_child("fixture (scgpt-tiny: 2 layers, 32 wide, 4 heads)", &fixture_dir(), false);
     let tmp = tempfile::tempdir().unwrap();
     let start = Instant::now();
-    write_whole_human_sized(tmp.path());
+    let (args, genes) = whole_human_files();
+    pretrain::write_random_checkpoint(&args, &genes, tmp.path(), 0).unwrap();
     println!("\n(random whole-human-sized checkpoint written in {:.1} s)", start.elapsed().as_secs_f64());
     bench_in_child(
-        "whole-human size (12 layers, 512 wide, 8 heads, d_hid 512, 60697 tokens), random weights",
+        "scGPT whole-human's args.json and vocabulary (12 layers, 512 wide, 8 heads, d_hid 512, 60697 tokens), random weights",
         tmp.path(),
         true,
     );

@@ -24,7 +24,8 @@ mod data;
 mod files;
 mod init;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
@@ -35,13 +36,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use ugrn_sdk::{Corpus, Error, ParamSpec, Params, PretrainRequest, Progress, Result};
+use ugrn_sdk::{Corpus, Error, ParamSpec, Params, PretrainRequest, Progress, Result, TokenId};
 
 use crate::checkpoint::{SAFETENSORS_FILE, Weights};
 use crate::config::Config;
 use crate::model::{Context, ScGptModel};
 use crate::vocab::Vocab;
-use data::{Batch, Framing, MASK_VALUE, PAD_TOKEN, PAD_VALUE};
+use data::{Batch, Framing, MASK_VALUE, PAD_TOKEN, PAD_VALUE, SPECIAL_TOKENS};
 use files::{CorpusSummary, EpochRecord, Snapshot, State};
 
 pub use files::VALIDATION_FILE;
@@ -253,6 +254,29 @@ pub fn initial_model(config: &Config, vocab: &Vocab, seed: u64) -> Result<ScGptM
     let vars = init::init_vars(&defs, &mut rng(seed, INIT_STREAM)).context("initialising weights")?;
     let tensors = defs.iter().zip(&vars).map(|(d, v)| (d.name.clone(), v.as_tensor().detach())).collect();
     model_over(tensors, config, vocab, &format!("random weights (seed {seed})"))
+}
+
+/// Writes a checkpoint folder in the released layout with the architecture of `args` (an
+/// `args.json`, copied), the vocabulary of `genes` (a `vocab.json`; `<pad>`, `<cls>` and `<eoc>`
+/// are appended after the genes where absent, as scGPT_human's vocabulary extends the census one)
+/// and the seeded random weights pretraining with `seed` starts from. With scGPT whole-human's
+/// own files this gives a model of the released size and vocabulary for benchmarks, where no
+/// pretrained weights exist.
+pub fn write_random_checkpoint(args: &Path, genes: &Path, dir: &Path, seed: u64) -> Result<()> {
+    let config = Config::from_file(args)?;
+    let text = std::fs::read_to_string(genes).map_err(|e| Error::file(genes.display(), e))?;
+    let mut ids: BTreeMap<String, TokenId> =
+        serde_json::from_str(&text).map_err(|e| Error::file(genes.display(), e))?;
+    for special in SPECIAL_TOKENS {
+        if !ids.contains_key(special) {
+            ids.insert(special.to_string(), ids.len() as TokenId);
+        }
+    }
+    let vocab = Vocab::new(ids.clone().into_iter().collect()).map_err(|reason| Error::file(genes.display(), reason))?;
+    let defs = init::param_defs(&config, vocab.len());
+    let vars = init::init_vars(&defs, &mut rng(seed, INIT_STREAM)).context("initialising weights")?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir.display(), e))?;
+    files::save_random(dir, args, &ids, &defs, &vars)
 }
 
 /// Sums over a batch: squared errors of the expression decoder (and of the MVC decoder) on the

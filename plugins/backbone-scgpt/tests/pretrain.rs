@@ -1,5 +1,7 @@
 //! `ugrn pretrain` on the scGPT backbone: training on a small synthetic corpus, the written
 //! checkpoint, determinism, resume, and the learning check of the shipped `ugrn-mini`.
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -281,4 +283,54 @@ fn ugrn_mini_learned_to_predict_held_out_values() {
         assert!(trained.model < 0.25 * random.model, "{corpus_name}: trained {trained:?}, random {random:?}");
         assert!(trained.model < trained.cell_mean, "{corpus_name}: {trained:?}");
     }
+}
+
+#[test]
+fn a_random_checkpoint_has_the_released_layout_and_loads() {
+    let fixture = common::fixture_dir();
+    let (args, vocab) = (fixture.join("args.json"), fixture.join("vocab.json"));
+    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    pretrain::write_random_checkpoint(&args, &vocab, a.path(), 7).unwrap();
+    pretrain::write_random_checkpoint(&args, &vocab, b.path(), 7).unwrap();
+    pretrain::write_random_checkpoint(&args, &vocab, c.path(), 8).unwrap();
+
+    // Every tensor of the released fixture, by name and shape, and nothing else.
+    let shapes = |m: HashMap<String, candle_core::Tensor>| -> BTreeMap<String, Vec<usize>> {
+        m.into_iter().map(|(k, t)| (k, t.dims().to_vec())).collect()
+    };
+    let released = shapes(common::fixture_tensors());
+    let written = shapes(candle_core::safetensors::load(a.path().join("model.safetensors"), &Device::Cpu).unwrap());
+    assert_eq!(written, released);
+    assert_eq!(json(&a.path().join("vocab.json")), json(&vocab));
+    assert_eq!(std::fs::read(a.path().join("args.json")).unwrap(), std::fs::read(&args).unwrap());
+
+    let (ta, tb, tc) = (tensors(a.path()), tensors(b.path()), tensors(c.path()));
+    assert_eq!(ta, tb);
+    assert_ne!(ta["encoder.embedding.weight"], tc["encoder.embedding.weight"]);
+    // PyTorch's defaults: nn.Linear U(±1/√fan_in), embedding U(±0.1), norms at 1 and 0.
+    let bound = 1.0 / (released["transformer_encoder.layers.0.linear1.weight"][1] as f32).sqrt();
+    assert!(ta["transformer_encoder.layers.0.linear1.weight"].iter().all(|w| w.abs() <= bound));
+    assert!(ta["encoder.embedding.weight"].iter().all(|w| w.abs() <= 0.1));
+    assert!(ta["encoder.enc_norm.weight"].iter().all(|&w| w == 1.0));
+
+    let load = LoadRequest {
+        checkpoint: a.path().to_path_buf(),
+        device: "cpu".into(),
+        dtype: "f32".into(),
+        params: Params::defaults(&ScGpt.describe().params),
+    };
+    let oracle = ScGpt.load(&load).unwrap();
+    let cells = CellBatch::new(vec![0, 1, 2], Matrix::new(1, 3, vec![3.0, 5.0, 7.0]).unwrap()).unwrap();
+    assert!(oracle.readout(&cells).unwrap().data.iter().all(|v| v.is_finite()));
+
+    let missing = pretrain::write_random_checkpoint(&a.path().join("nope.json"), &vocab, c.path(), 1).unwrap_err();
+    assert!(missing.to_string().contains("nope.json"), "{missing}");
+
+    // A census-style vocabulary of genes only gets the special tokens after its genes.
+    let genes = a.path().join("genes.json");
+    std::fs::write(&genes, r#"{"SOX2": 1, "NANOG": 0}"#).unwrap();
+    pretrain::write_random_checkpoint(&args, &genes, c.path(), 1).unwrap();
+    let written = json(&c.path().join("vocab.json"));
+    assert_eq!(written, serde_json::json!({"NANOG": 0, "SOX2": 1, "<pad>": 2, "<cls>": 3, "<eoc>": 4}));
+    assert_eq!(tensors(c.path())["encoder.embedding.weight"].len(), 5 * released["encoder.embedding.weight"][1]);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
-use ugrn_sdk::{Error, Result};
+use ugrn_sdk::{Error, Result, TokenId};
 
 use super::Settings;
 use super::init::ParamDef;
@@ -83,6 +83,27 @@ pub(crate) fn save(dir: &Path, s: &Snapshot<'_>) -> Result<()> {
     let tensors = s.defs.iter().zip(s.vars).map(|(d, v)| (d.name.as_str(), v.as_tensor()));
     let temp = temp_path(&path);
     safetensors::serialize_to_file(tensors, Some(metadata), &temp).map_err(|e| Error::file(temp.display(), e))?;
+    finish(&temp, &path)
+}
+
+/// Copies `args` into `dir`, writes `vocab` and then `vars` (without a training state) as
+/// `model.safetensors`, each file through a temporary name.
+pub(crate) fn save_random(
+    dir: &Path,
+    args: &Path,
+    vocab: &BTreeMap<String, TokenId>,
+    defs: &[ParamDef],
+    vars: &[Var],
+) -> Result<()> {
+    let args_path = dir.join(ARGS_FILE);
+    let temp = temp_path(&args_path);
+    std::fs::copy(args, &temp).map_err(|e| Error::file(args.display(), format!("copying to {}: {e}", temp.display())))?;
+    finish(&temp, &args_path)?;
+    write_json(&dir.join(VOCAB_FILE), vocab)?;
+    let path = dir.join(SAFETENSORS_FILE);
+    let tensors = defs.iter().zip(vars).map(|(d, v)| (d.name.as_str(), v.as_tensor()));
+    let temp = temp_path(&path);
+    safetensors::serialize_to_file(tensors, None, &temp).map_err(|e| Error::file(temp.display(), e))?;
     finish(&temp, &path)
 }
 
