@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::plugin::{self, Registry};
+use crate::plugin::{self, ComponentLimits, Registry};
 use crate::workflow::{ResolvedWorkflow, Workflow};
 
 #[derive(Debug, Parser)]
@@ -109,7 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugins => {
-            let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs));
+            let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs), ComponentLimits::default());
             print!("{}", list_plugins(&registry));
             Ok(ExitCode::SUCCESS)
         }
@@ -131,7 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Pretrain { backbone, output, data_roots, expression_files, settings, resume } => {
-            let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs));
+            let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs), ComponentLimits::default());
             let data_roots = if data_roots.is_empty() { crate::workflow::default_data_roots() } else { data_roots };
             let options = crate::pretrain::PretrainOptions {
                 backbone,
@@ -169,7 +169,7 @@ pub fn check(
     let workflow = Workflow::read(file)?;
     let base = file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let workflow_dirs: Vec<PathBuf> = workflow.run.plugin_dirs.iter().map(|d| base.join(d)).collect();
-    let registry = Registry::discover(&search_path(&workflow_dirs, cli_dirs));
+    let registry = Registry::discover(&search_path(&workflow_dirs, cli_dirs), workflow.run.component_limits());
     let resolved = ResolvedWorkflow::resolve(file, workflow, &registry)?;
     Ok((resolved, registry))
 }

@@ -6,15 +6,15 @@
 //! own threads), and two levels of threads would only fight over the cores.
 use ugrn_sdk::{AttentionMaps, CellBatch, GeneSymbol, Matrix, ModelInfo, ModelOracle, Pass, Result, TokenId};
 
-use crate::plugin::Native;
+use crate::plugin::Hosted;
 
 pub struct BatchedOracle {
-    inner: Native<dyn ModelOracle>,
+    inner: Hosted<dyn ModelOracle>,
     budget_bytes: u64,
 }
 
 impl BatchedOracle {
-    pub fn new(inner: Native<dyn ModelOracle>, budget_bytes: u64) -> Self {
+    pub fn new(inner: Hosted<dyn ModelOracle>, budget_bytes: u64) -> Self {
         BatchedOracle { inner, budget_bytes }
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use ugrn_sdk::{ParamSpec, ParamValue, Params, PluginKind};
 
 use crate::data::{BEELINE_DATASETS, BEELINE_NETWORKS, BeelineSource, Negatives, UserDatasetSpec};
-use crate::plugin::Registry;
+use crate::plugin::{ComponentLimits, Registry};
 
 /// One problem found in a workflow: file, key path and reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +66,12 @@ pub struct RunSection {
     /// Extra plugin folders, searched first.
     #[serde(default)]
     pub plugin_dirs: Vec<PathBuf>,
+    /// Fuel per call into a component plugin (about one unit per guest instruction).
+    #[serde(default = "default_component_fuel")]
+    pub component_fuel: u64,
+    /// Linear-memory cap per call into a component plugin.
+    #[serde(default = "default_component_memory")]
+    pub component_memory_mb: u64,
 }
 
 impl Default for RunSection {
@@ -79,8 +85,23 @@ impl Default for RunSection {
             output: None,
             cache: None,
             plugin_dirs: Vec::new(),
+            component_fuel: default_component_fuel(),
+            component_memory_mb: default_component_memory(),
         }
     }
+}
+
+impl RunSection {
+    pub fn component_limits(&self) -> ComponentLimits {
+        ComponentLimits { fuel: self.component_fuel, memory_bytes: self.component_memory_mb.saturating_mul(1 << 20) }
+    }
+}
+
+fn default_component_fuel() -> u64 {
+    ComponentLimits::default().fuel
+}
+fn default_component_memory() -> u64 {
+    ComponentLimits::default().memory_bytes >> 20
 }
 
 fn default_name() -> String {
@@ -352,6 +373,12 @@ impl ResolvedWorkflow {
         }
         if workflow.run.memory_budget_mb == 0 {
             c.problem("run.memory_budget_mb", "must be positive");
+        }
+        if workflow.run.component_fuel == 0 {
+            c.problem("run.component_fuel", "must be positive");
+        }
+        if workflow.run.component_memory_mb == 0 {
+            c.problem("run.component_memory_mb", "must be positive");
         }
 
         // Paths written in the workflow are relative to its file; the defaults (runs/<name>,

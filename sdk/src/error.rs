@@ -22,6 +22,10 @@ pub enum Error {
     /// A panic caught at the plugin boundary.
     #[error("plugin `{plugin}` panicked: {message}")]
     Panic { plugin: String, message: String },
+    /// A WebAssembly component trapped or broke the contract (panic, out of fuel, over its
+    /// memory cap, output of the wrong shape); `message` says which.
+    #[error("component plugin `{plugin}` failed: {message}")]
+    Trap { plugin: String, message: String },
 }
 
 impl Error {

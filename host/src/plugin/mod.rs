@@ -1,4 +1,6 @@
-//! Plugin discovery and the registry of loaded plugins.
+//! Plugin discovery and the registry of loaded plugins: native libraries and WebAssembly
+//! components behind one interface.
+mod component;
 mod native;
 
 use std::collections::BTreeMap;
@@ -7,7 +9,8 @@ use std::sync::Arc;
 
 use ugrn_sdk::{Backbone, Evaluator, PluginInfo, PluginKind, PluginObject, Probe, Translator};
 
-pub use native::Native;
+pub use component::{ComponentLimits, ComponentRuntime};
+pub use native::Hosted;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -27,10 +30,10 @@ pub enum PluginError {
 
 /// A loaded plugin of any kind.
 pub enum PluginHandle {
-    Backbone(Native<dyn Backbone>),
-    Probe(Native<dyn Probe>),
-    Translator(Native<dyn Translator>),
-    Evaluator(Native<dyn Evaluator>),
+    Backbone(Hosted<dyn Backbone>),
+    Probe(Hosted<dyn Probe>),
+    Translator(Hosted<dyn Translator>),
+    Evaluator(Hosted<dyn Evaluator>),
 }
 
 impl PluginHandle {
@@ -62,8 +65,10 @@ pub struct Plugin {
 
 /// Every plugin discovered, by name. The first found of a name wins (search order: workflow
 /// folders, `--plugins`, `UGRN_PLUGIN_PATH`, then the workspace's own builds).
-#[derive(Default)]
 pub struct Registry {
+    /// Compiles and runs the component plugins; created on the first one found.
+    components: Option<Arc<ComponentRuntime>>,
+    limits: ComponentLimits,
     plugins: BTreeMap<String, Plugin>,
     /// Files that looked like plugins but were refused, with the reason.
     pub refused: Vec<PluginError>,
@@ -71,13 +76,26 @@ pub struct Registry {
     pub shadowed: Vec<(String, PathBuf)>,
 }
 
-/// Whether a file name looks like a native ugrn plugin on this platform.
-fn is_plugin_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
+/// How a plugin file is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PluginFile {
+    Native,
+    /// A WebAssembly component, binary (`.wasm`) or text (`.wat`).
+    Component,
+}
+
+/// Whether a file name looks like a ugrn plugin: `ugrn_*` as a native library of this platform
+/// or as a component.
+fn plugin_file(path: &Path) -> Option<PluginFile> {
+    let name = path.file_name()?.to_str()?;
     let stem = name.strip_prefix(std::env::consts::DLL_PREFIX).unwrap_or(name);
-    stem.starts_with("ugrn_") && name.ends_with(std::env::consts::DLL_SUFFIX)
+    if stem.starts_with("ugrn_") && name.ends_with(std::env::consts::DLL_SUFFIX) {
+        Some(PluginFile::Native)
+    } else if name.starts_with("ugrn_") && (name.ends_with(".wasm") || name.ends_with(".wat")) {
+        Some(PluginFile::Component)
+    } else {
+        None
+    }
 }
 
 /// The folders searched when nothing else is said: next to the running executable (a
@@ -115,14 +133,31 @@ pub fn env_search_path() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(ComponentLimits::default())
+    }
+}
+
 impl Registry {
+    /// An empty registry whose component plugins run under `limits`.
+    pub fn new(limits: ComponentLimits) -> Registry {
+        Registry {
+            components: None,
+            limits,
+            plugins: BTreeMap::new(),
+            refused: Vec::new(),
+            shadowed: Vec::new(),
+        }
+    }
+
     /// Loads every plugin file in `dirs`, in order. Missing folders are skipped.
-    pub fn discover(dirs: &[PathBuf]) -> Registry {
-        let mut registry = Registry::default();
+    pub fn discover(dirs: &[PathBuf], limits: ComponentLimits) -> Registry {
+        let mut registry = Registry::new(limits);
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             let mut files: Vec<PathBuf> =
-                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_plugin_file(p)).collect();
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| plugin_file(p).is_some()).collect();
             files.sort();
             for file in files {
                 registry.load_file(&file);
@@ -133,15 +168,20 @@ impl Registry {
 
     /// Loads one plugin file; refusals are recorded, not fatal.
     pub fn load_file(&mut self, file: &Path) {
-        match native::open(file) {
-            Ok(loaded) => {
+        let handle = match plugin_file(file) {
+            Some(PluginFile::Component) => self.open_component(file),
+            _ => native::open(file).map(|loaded| {
                 let library = loaded.library;
-                let handle = match loaded.object {
-                    PluginObject::Backbone(b) => PluginHandle::Backbone(Native::new(b, library)),
-                    PluginObject::Probe(p) => PluginHandle::Probe(Native::new(p, library)),
-                    PluginObject::Translator(t) => PluginHandle::Translator(Native::new(t, library)),
-                    PluginObject::Evaluator(e) => PluginHandle::Evaluator(Native::new(e, library)),
-                };
+                match loaded.object {
+                    PluginObject::Backbone(b) => PluginHandle::Backbone(Hosted::native(b, library)),
+                    PluginObject::Probe(p) => PluginHandle::Probe(Hosted::native(p, library)),
+                    PluginObject::Translator(t) => PluginHandle::Translator(Hosted::native(t, library)),
+                    PluginObject::Evaluator(e) => PluginHandle::Evaluator(Hosted::native(e, library)),
+                }
+            }),
+        };
+        match handle {
+            Ok(handle) => {
                 let info = handle.describe();
                 if self.plugins.contains_key(&info.name) {
                     self.shadowed.push((info.name, file.to_path_buf()));
@@ -156,6 +196,22 @@ impl Registry {
                 self.refused.push(e);
             }
         }
+    }
+
+    fn open_component(&mut self, file: &Path) -> Result<PluginHandle, PluginError> {
+        let runtime = match &self.components {
+            Some(r) => r.clone(),
+            None => {
+                let r = ComponentRuntime::new(self.limits)
+                    .map_err(|e| PluginError::Load { file: file.display().to_string(), reason: format!("{e:#}") })?;
+                self.components.insert(r).clone()
+            }
+        };
+        Ok(match component::open(&runtime, file)? {
+            component::ComponentObject::Probe(p) => PluginHandle::Probe(Hosted::component(Box::new(p))),
+            component::ComponentObject::Translator(t) => PluginHandle::Translator(Hosted::component(Box::new(t))),
+            component::ComponentObject::Evaluator(e) => PluginHandle::Evaluator(Hosted::component(Box::new(e))),
+        })
     }
 
     pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {

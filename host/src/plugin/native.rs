@@ -8,39 +8,42 @@ use ugrn_sdk::{ABI_VERSION, DECLARATION_SYMBOL, PluginDeclaration, PluginObject,
 
 use super::PluginError;
 
-/// A plugin object together with the library it came from. Field order matters: Rust drops
-/// fields in declaration order, so the object (whose vtable and code live in the library) is
-/// dropped before the library can be unloaded.
-pub struct Native<T: ?Sized> {
+/// A plugin object together with what keeps its code alive: the native library it came from
+/// (none for component plugins, whose object owns its compiled code). Field order matters: Rust
+/// drops fields in declaration order, so the object (whose vtable and code live in the library)
+/// is dropped before the library can be unloaded.
+pub struct Hosted<T: ?Sized> {
     object: Box<T>,
-    _library: Arc<Library>,
+    _library: Option<Arc<Library>>,
 }
 
-impl<T: ?Sized> Native<T> {
-    pub fn new(object: Box<T>, library: Arc<Library>) -> Self {
-        Native { object, _library: library }
+impl<T: ?Sized> Hosted<T> {
+    pub fn native(object: Box<T>, library: Arc<Library>) -> Self {
+        Hosted { object, _library: Some(library) }
     }
-}
 
-impl<T: ?Sized> Native<T> {
+    pub fn component(object: Box<T>) -> Self {
+        Hosted { object, _library: None }
+    }
+
     /// Wraps an object this plugin created (e.g. a backbone's oracle) so that it, too, keeps
     /// the library loaded.
-    pub fn child<U: ?Sized>(&self, object: Box<U>) -> Native<U> {
-        Native { object, _library: self._library.clone() }
+    pub fn child<U: ?Sized>(&self, object: Box<U>) -> Hosted<U> {
+        Hosted { object, _library: self._library.clone() }
     }
 }
 
-impl<T: ?Sized> std::ops::Deref for Native<T> {
+impl<T: ?Sized> std::ops::Deref for Hosted<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.object
     }
 }
 
-/// The library handle and the object its declaration created.
+/// The object a library's declaration created, and the library (dropped after the object).
 pub struct LoadedLibrary {
-    pub library: Arc<Library>,
     pub object: PluginObject,
+    pub library: Arc<Library>,
 }
 
 /// Opens `path`, checks its declaration against this host and creates its plugin object.
@@ -82,5 +85,5 @@ pub fn open(path: &Path) -> Result<LoadedLibrary, PluginError> {
         return Err(PluginError::Mismatch { file, what: "rustc version", plugin: rustc, host: RUSTC_VERSION.into() });
     }
     let object = (declaration.create)().map_err(|e| PluginError::Create { file, reason: e.to_string() })?;
-    Ok(LoadedLibrary { library: Arc::new(library), object })
+    Ok(LoadedLibrary { object, library: Arc::new(library) })
 }
