@@ -12,8 +12,9 @@ use crate::plugin::{Backbone, Evaluator, Probe, Translator};
 /// Bumped whenever the layout or meaning of the native interface changes.
 pub const ABI_VERSION: u32 = 1;
 
-/// This SDK's version.
-pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// This SDK's version and a fingerprint of its source (`0.1.0+src.<hash>`): native plugins share
+/// its types with the host, so any change to them must refuse older plugins.
+pub const SDK_VERSION: &str = env!("UGRN_SDK_VERSION");
 
 /// The rustc this SDK (and so the plugin linking it) was built with.
 pub const RUSTC_VERSION: &str = env!("UGRN_RUSTC_VERSION");
@@ -23,7 +24,7 @@ pub const DECLARATION_SYMBOL: &[u8] = b"UGRN_PLUGIN_DECLARATION\0";
 
 #[doc(hidden)]
 pub const SDK_VERSION_C: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    concat!(env!("UGRN_SDK_VERSION"), "\0").as_bytes(),
 ) {
     Ok(s) => s,
     Err(_) => panic!("SDK version contains a NUL byte"),
