@@ -43,7 +43,7 @@ pub fn resolve_device(requested: &str) -> anyhow::Result<String> {
         },
         cuda if cuda.starts_with("cuda:") => {
             if !cfg!(feature = "cuda") {
-                bail!("device {cuda}: this build has no CUDA support; rebuild with `cargo build --release --features cuda`");
+                bail!("device {cuda}: this build has no CUDA support; rebuild with `scripts/build-cuda.sh`");
             }
             let ordinal: usize = cuda[5..].parse().with_context(|| format!("device {cuda:?}"))?;
             match gpus {
@@ -106,9 +106,28 @@ struct Runner<'a> {
     quiet: bool,
     timings: Vec<(String, f64)>,
     log: Vec<String>,
+    /// A component plugin that broke its sandbox (trap, fuel, memory, output shape) stops the
+    /// whole run, unlike an ordinary failure, which fails one table cell.
+    stopped: Option<ugrn_sdk::Error>,
 }
 
 impl<'a> Runner<'a> {
+    /// The table cell for a failed plugin call, remembering a sandbox stop.
+    fn outcome(&mut self, e: anyhow::Error) -> Outcome {
+        if let Some(stop @ ugrn_sdk::Error::Trap { .. }) = e.downcast_ref::<ugrn_sdk::Error>() {
+            self.stopped.get_or_insert_with(|| stop.clone());
+        }
+        to_outcome(e)
+    }
+
+    /// Ends the run after a sandbox stop; the report's staging folder is dropped unwritten.
+    fn check_stopped(&mut self) -> anyhow::Result<()> {
+        match self.stopped.take() {
+            Some(stop) => Err(anyhow::Error::from(stop).context("a component plugin broke its sandbox; run stopped")),
+            None => Ok(()),
+        }
+    }
+
     /// A line for the run log, also shown on stderr (tracing at info, hidden by `--quiet`).
     fn note(&mut self, line: String) {
         tracing::info!("{line}");
@@ -247,6 +266,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         quiet: options.quiet,
         timings: vec![("load backbone".into(), load_start.elapsed().as_secs_f64())],
         log: Vec::new(),
+        stopped: None,
     };
     let info = runner.oracle.info().clone();
     runner.note(format!(
@@ -298,13 +318,17 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             .filter(|(_, k)| !matches!(k, MethodKind::Ensemble { .. }))
             .chain(workflow.methods.iter().filter(|(_, k)| matches!(k, MethodKind::Ensemble { .. })));
         for (method, kind) in ordered {
+            runner.check_stopped()?;
             match kind {
                 MethodKind::Translated { probe, probe_params, translator, translator_params } => {
                     let fitted = fit_translator(&mut runner, &train, &splits, probe, probe_params, translator, translator_params);
                     for (t, test) in tests.iter().enumerate() {
                         let result = fitted.as_ref().map_err(|e| e.clone()).and_then(|(state, handle)| {
-                            let f = runner.features(probe, probe_params, &test.dataset, &test.set.pairs).map_err(to_outcome)?;
-                            let scores = handle.predict(translator_params, state, &f).map_err(|e| to_outcome(e.into()))?;
+                            let f = runner
+                                .features(probe, probe_params, &test.dataset, &test.set.pairs)
+                                .map_err(|e| runner.outcome(e))?;
+                            let scores =
+                                handle.predict(translator_params, state, &f).map_err(|e| runner.outcome(e.into()))?;
                             if scores.len() != test.set.pairs.len() {
                                 return Err(Outcome::Failed(format!(
                                     "{translator} returned {} scores for {} pairs",
@@ -335,7 +359,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                                 "{probe} gives {} feature columns; a direct score needs exactly one",
                                 f.values.cols
                             )),
-                            Err(e) => to_outcome(e),
+                            Err(e) => runner.outcome(e),
                         };
                         outcomes[t].insert(method.clone(), outcome);
                     }
@@ -356,18 +380,20 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                 }
             }
         }
+        runner.check_stopped()?;
         for (test, outcome) in tests.into_iter().zip(outcomes) {
             let mut evaluations = BTreeMap::new();
             for (method, o) in outcome {
                 let evaluated = match o {
                     Outcome::Scores(scores) => match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
                         Ok(e) => (Outcome::Scores(scores), Some(e)),
-                        Err(e) => (Outcome::NotApplicable(format!("evaluation failed: {e}")), None),
+                        Err(e) => (runner.outcome(anyhow::Error::from(e).context("evaluation failed")), None),
                     },
                     other => (other, None),
                 };
                 evaluations.insert(method, evaluated);
             }
+            runner.check_stopped()?;
             rows.push(Row { network: network.clone(), dataset: test.dataset, set: test.set, notes: test.notes, evaluations });
         }
         for (p, (tr, va)) in train.iter().zip(&splits) {
@@ -412,7 +438,7 @@ fn fit_translator<'a>(
     let mut valid_parts = Vec::new();
     for (p, (tr, va)) in train.iter().zip(splits) {
         let all: Vec<Pair> = tr.pairs.iter().chain(&va.pairs).copied().collect();
-        let f = runner.features(probe, probe_params, &p.dataset, &all).map_err(|e| match to_outcome(e) {
+        let f = runner.features(probe, probe_params, &p.dataset, &all).map_err(|e| match runner.outcome(e) {
             Outcome::NotApplicable(r) => Outcome::NotApplicable(format!("training set {}: {r}", p.dataset.name)),
             o => o,
         })?;
@@ -436,7 +462,7 @@ fn fit_translator<'a>(
     let start = Instant::now();
     let fitted = handle
         .fit(translator_params, &train_set, &valid_set)
-        .map_err(|e| to_outcome(e.into()))?;
+        .map_err(|e| runner.outcome(e.into()))?;
     runner.timings.push((format!("fit {translator} on {probe}"), start.elapsed().as_secs_f64()));
     for line in &fitted.log {
         runner.log.push(format!("{translator} on {probe}: {line}"));

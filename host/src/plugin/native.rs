@@ -52,8 +52,15 @@ pub fn open(path: &Path) -> Result<LoadedLibrary, PluginError> {
     // SAFETY: loading a library runs its initialisers. Only files that look like ugrn plugins
     // (by name) are opened, and nothing else in them is touched before the declaration passes
     // the version gate below.
-    let library = unsafe { Library::new(path) }
-        .map_err(|e| PluginError::Load { file: file.clone(), reason: e.to_string() })?;
+    let library = unsafe { Library::new(path) }.map_err(|e| {
+        // libloading's message is generic ("dlopen failed"); the loader's reason (a missing
+        // dependency such as libcuda.so.1) is its source.
+        let reason = match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        };
+        PluginError::Load { file: file.clone(), reason }
+    })?;
     // SAFETY: the symbol is a `PluginDeclaration` static; its first three fields are
     // `#[repr(C)]` and frozen across all versions, so reading them is sound for any plugin.
     let declaration: &PluginDeclaration = unsafe {
