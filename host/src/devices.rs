@@ -57,7 +57,7 @@ pub fn list() -> Result<Vec<Gpu>, NoGpu> {
 /// The text `ugrn devices` prints.
 pub fn describe() -> String {
     let gpu_build = cfg!(feature = "cuda");
-    let build = if gpu_build { "this build has CUDA support" } else { "this build is CPU-only (rebuild with --features cuda for GPUs)" };
+    let build = if gpu_build { "this build has CUDA support" } else { "this build is CPU-only (rebuild with scripts/build-cuda.sh for GPUs)" };
     match list() {
         Ok(gpus) => {
             let mut s = format!("{build}\n");
