@@ -20,7 +20,7 @@ fn main() {
     let mut files = Vec::new();
     collect_files(&src, &mut files);
     files.sort();
-    // FNV-1a over each file's path below src/ and its bytes: stable across builds and platforms.
+    // FNV-1a over each source file's path below src/ and its bytes: stable across builds and platforms.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for file in &files {
         let name = file.strip_prefix(&src).expect("below src").to_string_lossy().replace('\\', "/");
@@ -40,7 +40,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
             collect_files(&path, out);
-        } else {
+        } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }
     }

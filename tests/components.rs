@@ -155,5 +155,8 @@ fn a_component_probe_runs_in_a_workflow_and_a_trap_leaves_nothing_written() {
         .filter(|n| n != "cache")
         .collect();
     left.sort();
-    assert_eq!(left, ["toyA.csv", "toyA_edges.csv", "toyA_tfs.txt", "toyB.csv", "toyB_edges.csv", "toyB_tfs.txt", "wf.toml"]);
+    assert_eq!(
+        left,
+        ["toyA.csv", "toyA_edges.csv", "toyA_tfs.txt", "toyB.csv", "toyB_edges.csv", "toyB_tfs.txt", "wf.toml"]
+    );
 }

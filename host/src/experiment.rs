@@ -323,6 +323,9 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                 MethodKind::Translated { probe, probe_params, translator, translator_params } => {
                     let fitted = fit_translator(&mut runner, &train, &splits, probe, probe_params, translator, translator_params);
                     for (t, test) in tests.iter().enumerate() {
+                        if runner.stopped.is_some() {
+                            break;
+                        }
                         let result = fitted.as_ref().map_err(|e| e.clone()).and_then(|(state, handle)| {
                             let f = runner
                                 .features(probe, probe_params, &test.dataset, &test.set.pairs)
@@ -351,6 +354,9 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                 }
                 MethodKind::Direct { probe, probe_params, score } => {
                     for (t, test) in tests.iter().enumerate() {
+                        if runner.stopped.is_some() {
+                            break;
+                        }
                         let outcome = match runner.features(probe, probe_params, &test.dataset, &test.set.pairs) {
                             Ok(f) if f.values.cols == 1 => Outcome::Scores(
                                 f.values.data.iter().map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v }).collect(),
@@ -384,10 +390,20 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         for (test, outcome) in tests.into_iter().zip(outcomes) {
             let mut evaluations = BTreeMap::new();
             for (method, o) in outcome {
+                if runner.stopped.is_some() {
+                    break;
+                }
                 let evaluated = match o {
                     Outcome::Scores(scores) => match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
                         Ok(e) => (Outcome::Scores(scores), Some(e)),
-                        Err(e) => (runner.outcome(anyhow::Error::from(e).context("evaluation failed")), None),
+                        Err(e) => {
+                            let outcome = match runner.outcome(e.into()) {
+                                Outcome::NotApplicable(reason) => Outcome::NotApplicable(format!("evaluation: {reason}")),
+                                Outcome::Failed(reason) => Outcome::Failed(format!("evaluation failed: {reason}")),
+                                other => other,
+                            };
+                            (outcome, None)
+                        }
                     },
                     other => (other, None),
                 };

@@ -127,7 +127,10 @@ fn a_wat_component_is_listed_with_its_parameters() {
     assert_eq!((mode.name.as_str(), &mode.kind, &mode.default), ("mode", &ParamKind::Int, &ParamValue::Int(0)));
     assert!(mode.doc.starts_with("0 answers; 1 traps"), "{}", mode.doc);
     let PluginHandle::Probe(probe) = &*plugin.handle else { panic!("not a probe") };
-    assert!(!probe.needs_expression(&Params::defaults(&plugin.info.params)));
+    let mode =
+        |m: i64| Params::resolve(&plugin.info.params, [("mode".to_string(), ParamValue::Int(m))].into()).unwrap();
+    assert!(!probe.needs_expression(&mode(0)));
+    assert!(probe.needs_expression(&mode(6)));
 }
 
 #[test]
@@ -157,10 +160,11 @@ fn a_trap_is_an_error_naming_the_plugin() {
 #[test]
 fn a_component_out_of_fuel_stops_with_the_limit_named() {
     let limits = ComponentLimits { fuel: 1_000_000, ..ComponentLimits::default() };
-    let message = trap_message(features(&registry(limits), 2).0);
+    let registry = registry(limits);
+    let message = trap_message(features(&registry, 2).0);
     assert_eq!(message, "ran out of fuel (1000000 units per call)");
-    // The limit is per call: the same registry still answers.
-    assert!(features(&registry(limits), 0).0.is_ok());
+    // The limit is per call: the same plugin answers the next call with full fuel.
+    assert!(features(&registry, 0).0.is_ok());
 }
 
 #[test]

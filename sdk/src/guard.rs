@@ -70,7 +70,9 @@ impl<T: Probe> Probe for Guarded<T> {
         described(self.plugin, || self.inner.describe())
     }
     fn needs_expression(&self, params: &Params) -> bool {
-        catch_or(self.plugin, false, || self.inner.needs_expression(params))
+        // A panic counts as "reads expression": the expression then enters the feature-cache key,
+        // so the wrong guess costs a cache miss, never stale features.
+        catch_or(self.plugin, true, || self.inner.needs_expression(params))
     }
     fn features(
         &self,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use ugrn_sdk::{Backbone, Evaluator, PluginInfo, PluginKind, PluginObject, Probe, Translator};
 
-pub use component::{ComponentLimits, ComponentRuntime};
+use component::ComponentRuntime;
+pub use component::ComponentLimits;
 pub use native::Hosted;
 
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@
     (data (i32.const 0x010) "0.1.0")
     (data (i32.const 0x020) "Test component written in WAT: per pair, its gene indices and the oracle's bytes per 2-gene readout cell")
     (data (i32.const 0x100) "mode")
-    (data (i32.const 0x110) "0 answers; 1 traps; 2 spins until out of fuel; 3 grows memory without end; 4 returns one row too many; 5 returns an error")
+    (data (i32.const 0x110) "0 answers; 1 traps; 2 spins until out of fuel; 3 grows memory without end; 4 returns one row too many; 5 returns an error; 6 answers and says it reads expression")
     (data (i32.const 0x200) "source")
     (data (i32.const 0x208) "target")
     (data (i32.const 0x210) "bytes")
@@ -59,11 +59,12 @@
       (i32.store (i32.const 0x440) (i32.const 0x100)) (i32.store (i32.const 0x444) (i32.const 4))
       (i32.store8 (i32.const 0x448) (i32.const 1))
       (i32.store8 (i32.const 0x458) (i32.const 1)) (i64.store (i32.const 0x460) (i64.const 0))
-      (i32.store (i32.const 0x468) (i32.const 0x110)) (i32.store (i32.const 0x46c) (i32.const 121))
+      (i32.store (i32.const 0x468) (i32.const 0x110)) (i32.store (i32.const 0x46c) (i32.const 161))
       (i32.const 0x400))
 
-    (func (export "needs-expression") (param i32 i32) (result i32)
-      (i32.const 0))
+    ;; Reads expression only in mode 6 (the one parameter's payload, as in `features`).
+    (func (export "needs-expression") (param $params i32) (param $len i32) (result i32)
+      (i64.eq (i64.load offset=16 (local.get $params)) (i64.const 6)))
 
     ;; probe-request: params list at +0, pairs list at +60. Result: result<features, error> at 0x800.
     (func (export "features") (param $request i32) (result i32)

@@ -269,7 +269,9 @@ pub fn write_random_checkpoint(args: &Path, genes: &Path, dir: &Path, seed: u64)
         serde_json::from_str(&text).map_err(|e| Error::file(genes.display(), e))?;
     for special in SPECIAL_TOKENS {
         if !ids.contains_key(special) {
-            ids.insert(special.to_string(), ids.len() as TokenId);
+            // After the largest id, so a vocabulary with gaps is refused below, not overwritten.
+            let next = ids.values().max().map_or(0, |&m| m + 1);
+            ids.insert(special.to_string(), next);
         }
     }
     let vocab = Vocab::new(ids.clone().into_iter().collect()).map_err(|reason| Error::file(genes.display(), reason))?;

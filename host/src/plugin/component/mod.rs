@@ -2,10 +2,13 @@
 //!
 //! Every call gets a fresh instance in its own store: no state survives between calls, CPU is
 //! bounded by fuel (guest instructions only; the oracle's compute in the host is not counted),
-//! linear memory is capped, and WASI offers no files, network, environment or arguments. The
+//! linear memory is capped (all of a component's memories together), and WASI offers no files,
+//! network, environment or arguments. Wall-clock time is not bounded: WASI's clocks are linked,
+//! so a guest could block in a timer without spending fuel. The
 //! guest's stderr is captured so that a panic message reaches the error. A trap of any kind
 //! (panic, out of fuel, over the memory cap) or output of the wrong shape becomes
 //! [`ugrn_sdk::Error::Trap`] naming the plugin and what happened.
+mod stderr;
 mod v0_1_0;
 
 use std::path::Path;
@@ -17,10 +20,10 @@ use ugrn_sdk::{
 };
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginError;
+use stderr::StderrTail;
 use v0_1_0::{evaluator, probe, translator, wit, wit_oracle};
 
 /// What one call into a component may use.
@@ -40,33 +43,37 @@ impl Default for ComponentLimits {
     }
 }
 
-/// Bytes of guest stderr kept for error messages.
-const STDERR_CAPACITY: usize = 16 * 1024;
+/// Bytes of guest stderr kept for error messages (the last ones: a panic message comes last).
+const STDERR_TAIL: usize = 16 * 1024;
+/// Function-table entries a call may hold: far beyond any plugin's indirect-call targets, and a
+/// bound on host memory the cap on linear memory does not cover.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Core instances, memories and tables per component: a compiled Rust component has a handful
+/// of each; wasmtime's default (10,000) would let the memory cap apply many times over.
+const MAX_INSTANCES: usize = 32;
+const MAX_MEMORIES: usize = 8;
+const MAX_TABLES: usize = 32;
 
 /// The engine every component of a registry is compiled for, and the limits of each call.
-pub struct ComponentRuntime {
+pub(super) struct ComponentRuntime {
     engine: Engine,
     limits: ComponentLimits,
 }
 
 impl ComponentRuntime {
-    pub fn new(limits: ComponentLimits) -> wasmtime::Result<Arc<Self>> {
+    pub(super) fn new(limits: ComponentLimits) -> wasmtime::Result<Arc<Self>> {
         let mut config = Config::new();
         config.wasm_component_model(true).consume_fuel(true);
         Ok(Arc::new(ComponentRuntime { engine: Engine::new(&config)?, limits }))
     }
 
-    pub fn limits(&self) -> ComponentLimits {
-        self.limits
-    }
-
     /// A fresh store for one call: sandboxed WASI with captured stderr, the memory cap, full fuel.
     fn store(&self) -> Store<Session> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let stderr = StderrTail::new(STDERR_TAIL);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let limit = usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX);
-        let session =
-            Session { wasi, table: ResourceTable::new(), memory: MemoryCap { limit, exceeded: None }, stderr, lent: None };
+        let memory = MemoryCap { limit, total: 0, exceeded: None };
+        let session = Session { wasi, table: ResourceTable::new(), memory, stderr, lent: None };
         let mut store = Store::new(&self.engine, session);
         store.limiter(|s| &mut s.memory);
         store.set_fuel(self.limits.fuel).expect("fuel is enabled on the engine");
@@ -74,23 +81,40 @@ impl ComponentRuntime {
     }
 }
 
-/// Denies growth past the cap and remembers the request, so the trap can be named.
+/// Caps the linear memory of all the component's memories together (creation counts as growth
+/// from zero) and remembers a refused request, so the trap can be named.
 struct MemoryCap {
     limit: usize,
+    total: usize,
     exceeded: Option<usize>,
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = Some(desired);
-            return Err(wasmtime::Error::msg(format!("memory growth to {desired} bytes refused (cap {} bytes)", self.limit)));
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.total - current + desired;
+        if total > self.limit {
+            self.exceeded = Some(total);
+            return Err(wasmtime::Error::msg(format!(
+                "memory growth to {total} bytes refused (cap {} bytes)",
+                self.limit
+            )));
         }
+        self.total = total;
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -100,7 +124,8 @@ struct Session {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryCap,
-    stderr: MemoryOutputPipe,
+    stderr: StderrTail,
+    /// Set for the duration of one `features` call only (see the SAFETY note there).
     lent: Option<(&'static dyn ModelOracle, &'static dyn Progress)>,
 }
 
@@ -111,7 +136,7 @@ impl WasiView for Session {
 }
 
 impl Session {
-    fn oracle(&self) -> wasmtime::Result<&'static dyn ModelOracle> {
+    fn oracle(&self) -> wasmtime::Result<&dyn ModelOracle> {
         self.lent.map(|(o, _)| o).ok_or_else(|| wasmtime::Error::msg("the oracle was called outside `features`"))
     }
 }
@@ -127,7 +152,7 @@ impl wit_oracle::Host for Session {
     }
     fn readout(&mut self, cells: wit_oracle::CellBatch) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
         let oracle = self.oracle()?;
-        Ok(lend(v0_1_0::cell_batch(cells).and_then(|c| oracle.readout(&c)).and_then(|m| v0_1_0::matrix(&m))))
+        Ok(to_guest(v0_1_0::cell_batch(cells).and_then(|c| oracle.readout(&c)).and_then(|m| v0_1_0::matrix(&m))))
     }
     fn readout_derivative(
         &mut self,
@@ -136,7 +161,7 @@ impl wit_oracle::Host for Session {
     ) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
         let oracle = self.oracle()?;
         let sources: Vec<usize> = sources.into_iter().map(|s| s as usize).collect();
-        Ok(lend(
+        Ok(to_guest(
             v0_1_0::cell_batch(cells)
                 .and_then(|c| oracle.readout_derivative(&c, &sources))
                 .and_then(|m| v0_1_0::matrix(&m)),
@@ -144,7 +169,7 @@ impl wit_oracle::Host for Session {
     }
     fn gene_embeddings(&mut self, tokens: Vec<u32>) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
         let oracle = self.oracle()?;
-        Ok(lend(oracle.gene_embeddings(&tokens).and_then(|m: Matrix| v0_1_0::matrix(&m))))
+        Ok(to_guest(oracle.gene_embeddings(&tokens).and_then(|m: Matrix| v0_1_0::matrix(&m))))
     }
     fn attention_scores(
         &mut self,
@@ -152,7 +177,7 @@ impl wit_oracle::Host for Session {
         layer: u32,
     ) -> wasmtime::Result<Result<wit_oracle::AttentionMaps, wit::Error>> {
         let oracle = self.oracle()?;
-        Ok(lend(
+        Ok(to_guest(
             v0_1_0::cell_batch(cells)
                 .and_then(|c| oracle.attention_scores(&c, layer as usize))
                 .and_then(|a: AttentionMaps| v0_1_0::attention_maps(a)),
@@ -164,7 +189,7 @@ impl wit_oracle::Host for Session {
         expression: Vec<f32>,
     ) -> wasmtime::Result<Result<Vec<f32>, wit::Error>> {
         let oracle = self.oracle()?;
-        Ok(lend(oracle.prepare_expression(&context as &[TokenId], &expression)))
+        Ok(to_guest(oracle.prepare_expression(&context as &[TokenId], &expression)))
     }
     fn bytes_per_cell(&mut self, genes: u32, pass: wit_oracle::Pass) -> wasmtime::Result<u64> {
         Ok(self.oracle()?.bytes_per_cell(genes as usize, v0_1_0::pass(pass)))
@@ -192,7 +217,7 @@ impl probe::ugrn::plugin::progress::Host for Session {
     }
 }
 
-fn lend<T>(r: sdk::Result<T>) -> Result<T, wit::Error> {
+fn to_guest<T>(r: sdk::Result<T>) -> Result<T, wit::Error> {
     r.map_err(v0_1_0::wit_error)
 }
 
@@ -225,9 +250,7 @@ fn failure(plugin: &str, limits: ComponentLimits, store: &Store<Session>, e: was
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) {
         format!("ran out of fuel ({} units per call)", limits.fuel)
     } else {
-        let stderr = session.stderr.contents();
-        let stderr = String::from_utf8_lossy(&stderr);
-        let stderr = stderr.trim();
+        let stderr = session.stderr.text();
         if stderr.is_empty() { format!("trapped: {e:#}") } else { format!("trapped: {e:#}; its stderr: {stderr}") }
     };
     sdk::Error::Trap { plugin: plugin.to_string(), message }
@@ -243,7 +266,9 @@ fn describe(
     let mut store = runtime.store();
     match call(&mut store) {
         Ok(info) => Ok(v0_1_0::plugin_info(info, kind)),
-        Err(e) => Err(PluginError::Create { file: file.into(), reason: failure(file, runtime.limits, &store, e).to_string() }),
+        Err(e) => {
+            Err(PluginError::Create { file: file.into(), reason: failure(file, runtime.limits, &store, e).to_string() })
+        }
     }
 }
 
@@ -313,24 +338,33 @@ impl Probe for ComponentProbe {
 
     fn needs_expression(&self, params: &Params) -> bool {
         let p = &self.0;
-        let Ok(params) = v0_1_0::params(params) else { return false };
+        // On failure, assume the expression is read: it then enters the feature-cache key and is
+        // sent along, so a wrong guess costs a cache miss, never stale features.
+        let Ok(params) = v0_1_0::params(params) else { return true };
         let mut store = p.runtime.store();
         match p.pre.instantiate(&mut store).and_then(|i| i.call_needs_expression(&mut store, &params)) {
             Ok(needs) => needs,
             Err(e) => {
-                // The features call that follows reports the same failure as an error.
                 tracing::warn!("{}", p.failure(&store, e));
-                false
+                true
             }
         }
     }
 
-    fn features(&self, request: &ProbeRequest<'_>, oracle: &dyn ModelOracle, progress: &dyn Progress) -> sdk::Result<Features> {
+    fn features(
+        &self,
+        request: &ProbeRequest<'_>,
+        oracle: &dyn ModelOracle,
+        progress: &dyn Progress,
+    ) -> sdk::Result<Features> {
         let p = &self.0;
-        let wit_request = v0_1_0::probe_request(request)?;
+        // The expression matrix can be large: it crosses only to probes that read it.
+        let wit_request = v0_1_0::probe_request(request, self.needs_expression(request.params))?;
         let mut store = p.runtime.store();
-        // SAFETY: the references are only reachable through `store`, which is created above and
-        // dropped at the end of this call, before the borrows of `oracle` and `progress` end.
+        // SAFETY: the references are only reachable through `store` (`Session::oracle` hands out
+        // borrows of the store, never the 'static references), which is created above and dropped
+        // at the end of this call, before the borrows of `oracle` and `progress` end. A store must
+        // therefore never be reused or pooled across calls.
         let lent = unsafe {
             (
                 std::mem::transmute::<&dyn ModelOracle, &'static dyn ModelOracle>(oracle),
@@ -344,7 +378,8 @@ impl Probe for ComponentProbe {
             Ok(Err(e)) => return Err(v0_1_0::error(e)),
             Err(e) => return Err(p.failure(&store, e)),
         };
-        let features = v0_1_0::sdk_features(features).map_err(|e| p.broken(format!("returned malformed features: {e}")))?;
+        let features =
+            v0_1_0::sdk_features(features).map_err(|e| p.broken(format!("returned malformed features: {e}")))?;
         if features.values.rows != request.pairs.len() {
             return Err(p.broken(format!(
                 "returned {} feature rows for {} pairs",
@@ -361,7 +396,12 @@ impl Translator for ComponentTranslator {
         self.0.info.clone()
     }
 
-    fn fit(&self, params: &Params, train: &LabeledFeatures, validation: &LabeledFeatures) -> sdk::Result<FittedTranslator> {
+    fn fit(
+        &self,
+        params: &Params,
+        train: &LabeledFeatures,
+        validation: &LabeledFeatures,
+    ) -> sdk::Result<FittedTranslator> {
         let p = &self.0;
         let (params, train, validation) =
             (v0_1_0::params(params)?, v0_1_0::labeled_features(train)?, v0_1_0::labeled_features(validation)?);
@@ -377,11 +417,13 @@ impl Translator for ComponentTranslator {
         let p = &self.0;
         let (params, wit_features) = (v0_1_0::params(params)?, v0_1_0::features(features)?);
         let mut store = p.runtime.store();
-        let logits = match p.pre.instantiate(&mut store).and_then(|i| i.call_predict(&mut store, &params, state, &wit_features)) {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => return Err(v0_1_0::error(e)),
-            Err(e) => return Err(p.failure(&store, e)),
-        };
+        let logits =
+            match p.pre.instantiate(&mut store).and_then(|i| i.call_predict(&mut store, &params, state, &wit_features))
+            {
+                Ok(Ok(l)) => l,
+                Ok(Err(e)) => return Err(v0_1_0::error(e)),
+                Err(e) => return Err(p.failure(&store, e)),
+            };
         if logits.len() != features.values.rows {
             return Err(p.broken(format!("returned {} logits for {} rows", logits.len(), features.values.rows)));
         }

@@ -43,7 +43,9 @@ pub fn param_value(key: &str, v: &sdk::ParamValue) -> sdk::Result<wit::ParamValu
         P::Float(x) => wit::ParamValue::Number(*x),
         P::Str(s) => wit::ParamValue::Text(s.clone()),
         P::List(items) if !items.is_empty() && items.iter().all(|i| matches!(i, P::Int(_))) => {
-            wit::ParamValue::Integers(items.iter().filter_map(|i| if let P::Int(i) = i { Some(*i) } else { None }).collect())
+            wit::ParamValue::Integers(
+                items.iter().filter_map(|i| if let P::Int(i) = i { Some(*i) } else { None }).collect(),
+            )
         }
         P::List(items) => wit::ParamValue::Numbers(
             items
@@ -154,8 +156,9 @@ pub fn labeled_features(f: &sdk::LabeledFeatures) -> sdk::Result<wit::LabeledFea
     Ok(wit::LabeledFeatures { features: features(&f.features)?, labels: f.labels.clone() })
 }
 
-pub fn probe_request(r: &sdk::ProbeRequest<'_>) -> sdk::Result<wit::ProbeRequest> {
-    let expression = match r.dataset.expression {
+/// The request as the component sees it; the expression matrix only when `with_expression`.
+pub fn probe_request(r: &sdk::ProbeRequest<'_>, with_expression: bool) -> sdk::Result<wit::ProbeRequest> {
+    let expression = match r.dataset.expression.filter(|_| with_expression) {
         Some(e) => Some(wit::Expression { cell_names: e.cell_names.clone(), values: matrix(&e.values)? }),
         None => None,
     };
@@ -254,14 +257,18 @@ mod tests {
         let mixed = P::List(vec![P::Int(1), P::Float(2.5)]);
         assert_eq!(sdk_param_value(param_value("k", &mixed).unwrap()), P::List(vec![P::Float(1.0), P::Float(2.5)]));
         let e = param_value("layers", &P::List(vec![P::Str("a".into())])).unwrap_err();
-        assert_eq!(e.to_string(), "parameter `layers`: a list holding \"a\" cannot cross the component interface (numbers only)");
+        assert_eq!(
+            e.to_string(),
+            "parameter `layers`: a list holding \"a\" cannot cross the component interface (numbers only)"
+        );
     }
 
     #[test]
     fn shapes_from_a_component_are_checked() {
         let bad = wit::Matrix { rows: 2, cols: 2, data: vec![1.0; 3] };
         assert_eq!(sdk_matrix(bad).unwrap_err().to_string(), "invalid input: matrix of 2×2 needs 4 values, got 3");
-        let f = wit::Features { columns: vec!["a".into()], values: wit::Matrix { rows: 1, cols: 2, data: vec![0.0; 2] } };
+        let f =
+            wit::Features { columns: vec!["a".into()], values: wit::Matrix { rows: 1, cols: 2, data: vec![0.0; 2] } };
         assert_eq!(sdk_features(f).unwrap_err().to_string(), "invalid input: 1 column names for 2 feature columns");
     }
 
