@@ -198,3 +198,19 @@ fn a_file_that_is_not_a_component_is_refused_naming_it() {
     assert!(messages[1].ends_with("exports none of the worlds of ugrn:plugin@0.1.0 (probe: `features`, translator: `fit`, evaluator: `evaluate`)"), "{}", messages[1]);
     assert!(messages[2].starts_with(&format!("{}: cannot load: ", garbage.display())), "{}", messages[2]);
 }
+
+#[test]
+fn a_wat_evaluator_component_scores_through_the_evaluator_world() {
+    let mut registry = Registry::default();
+    registry.load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/components/ugrn_evaluator_wat.wat"));
+    assert!(registry.refused.is_empty(), "{}", registry.refused[0]);
+    let plugin = registry.get("evaluator-wat").expect("evaluator-wat is loaded");
+    assert_eq!((plugin.info.kind, plugin.info.params.len()), (PluginKind::Evaluator, 0));
+    let PluginHandle::Evaluator(evaluator) = &*plugin.handle else { panic!("not an evaluator") };
+    let params = Params::defaults(&[]);
+    let e = evaluator.evaluate(&params, &[0.5, 1.0, 0.25, 0.25], &[true, false, true, true]).unwrap();
+    assert_eq!(e.metric("positives"), Some(3.0));
+    assert_eq!(e.metric("mean-score"), Some(0.5));
+    assert!(e.curves.is_empty());
+    assert_eq!(evaluator.evaluate(&params, &[], &[]).unwrap_err(), Error::Invalid("no scores".into()));
+}
