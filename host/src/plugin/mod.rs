@@ -29,6 +29,19 @@ pub enum PluginError {
     WrongKind { name: String, found: PluginKind, expected: PluginKind },
 }
 
+impl PluginError {
+    /// The plugin file this error is about, if any.
+    fn file(&self) -> Option<&Path> {
+        match self {
+            PluginError::Load { file, .. }
+            | PluginError::NotAPlugin { file }
+            | PluginError::Mismatch { file, .. }
+            | PluginError::Create { file, .. } => Some(Path::new(file)),
+            PluginError::Unknown { .. } | PluginError::WrongKind { .. } => None,
+        }
+    }
+}
+
 /// A loaded plugin of any kind.
 pub enum PluginHandle {
     Backbone(Hosted<dyn Backbone>),
@@ -164,6 +177,17 @@ impl Registry {
                 registry.load_file(&file);
             }
         }
+        // A stale build of a plugin that loaded from another folder (say target/debug beside a
+        // fresh target/release) is expected; only refusals that leave a plugin missing warn.
+        // `ugrn plugins` lists them all.
+        for e in &registry.refused {
+            let name = e.file().and_then(Path::file_name);
+            if registry.plugins.values().any(|p| p.file.file_name() == name) {
+                tracing::debug!("{e}");
+            } else {
+                tracing::warn!("{e}");
+            }
+        }
         registry
     }
 
@@ -192,10 +216,7 @@ impl Registry {
                 self.plugins
                     .insert(info.name.clone(), Plugin { info, file: file.to_path_buf(), handle: Arc::new(handle) });
             }
-            Err(e) => {
-                tracing::warn!("{e}");
-                self.refused.push(e);
-            }
+            Err(e) => self.refused.push(e),
         }
     }
 
