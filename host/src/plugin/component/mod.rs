@@ -4,10 +4,10 @@
 //! bounded by fuel (guest instructions only; the oracle's compute in the host is not counted),
 //! linear memory is capped (all of a component's memories together), and WASI offers no files,
 //! network, environment or arguments. Wall-clock time is not bounded: WASI's clocks are linked,
-//! so a guest could block in a timer without spending fuel. The
-//! guest's stderr is captured so that a panic message reaches the error. A trap of any kind
-//! (panic, out of fuel, over the memory cap) or output of the wrong shape becomes
-//! [`ugrn_sdk::Error::Trap`] naming the plugin and what happened.
+//! so a guest could block in a timer without spending fuel. The guest's stderr is captured so
+//! that a panic message reaches the error. A trap of any kind (panic, out of fuel, over the
+//! memory cap) or output of the wrong shape becomes [`ugrn_sdk::Error::Trap`] naming the plugin
+//! and what happened.
 mod stderr;
 mod v0_1_0;
 
@@ -31,7 +31,7 @@ use v0_1_0::{evaluator, probe, translator, wit, wit_oracle};
 pub struct ComponentLimits {
     /// Fuel per call: about one unit per WebAssembly instruction the guest executes.
     pub fuel: u64,
-    /// Cap on the guest's linear memory per call.
+    /// Cap on the guest's linear memory per call, all its memories together.
     pub memory_bytes: u64,
 }
 
