@@ -17,7 +17,11 @@ pub fn fixture_dir() -> PathBuf {
     let path = std::env::var_os(FIXTURE_ENV).map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/geneformer-tiny"))
     });
-    assert!(path.is_dir(), "Geneformer fixture folder {} not found: set {FIXTURE_ENV} to a fixture folder", path.display());
+    assert!(
+        path.is_dir(),
+        "Geneformer fixture folder {} not found: set {FIXTURE_ENV} to a fixture folder",
+        path.display()
+    );
     path
 }
 
@@ -83,7 +87,40 @@ pub fn assert_close(what: &str, got: &[f64], expected: &[f64], (abs, rel): (f64,
         }
     }
     let i = worst.1;
-    assert!(worst.0 <= 0.0, "{what}: element {i} is {} but expected {} (tolerance {abs} + {rel}·|e|)", got[i], expected[i]);
+    assert!(
+        worst.0 <= 0.0,
+        "{what}: element {i} is {} but expected {} (tolerance {abs} + {rel}·|e|)",
+        got[i],
+        expected[i]
+    );
+}
+
+/// How close a result must be to its reference.
+#[derive(Debug, Clone, Copy)]
+pub enum Closeness {
+    /// Every element within `abs + rel·|expected|`.
+    Elementwise(f64, f64),
+    /// Every error within this fraction of the reference's largest magnitude. For bf16: with 8
+    /// significant bits a per-element relative bound means nothing for values near zero.
+    Scaled(f64),
+}
+
+impl Closeness {
+    /// The fixture's per-element tolerance (`cases.json`).
+    pub fn fixture() -> Closeness {
+        let (abs, rel) = tolerance(&cases());
+        Closeness::Elementwise(abs, rel)
+    }
+
+    pub fn check(self, what: &str, got: &[f64], expected: &[f64]) {
+        match self {
+            Closeness::Elementwise(abs, rel) => assert_close(what, got, expected, (abs, rel)),
+            Closeness::Scaled(bound) => {
+                let scale = expected.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+                assert_close(&format!("{what} (scale {scale:.3e})"), got, expected, (bound * scale, 0.0));
+            }
+        }
+    }
 }
 
 pub fn to_f64(t: &Tensor) -> Vec<f64> {
@@ -98,9 +135,18 @@ pub fn params(overrides: &[(&str, &str)]) -> Params {
 }
 
 pub fn load_oracle(dir: &Path, overrides: &[(&str, &str)], dtype: &str) -> ugrn_sdk::Result<GeneformerOracle> {
+    load_oracle_on(dir, overrides, "cpu", dtype)
+}
+
+pub fn load_oracle_on(
+    dir: &Path,
+    overrides: &[(&str, &str)],
+    device: &str,
+    dtype: &str,
+) -> ugrn_sdk::Result<GeneformerOracle> {
     Geneformer.load_oracle(&LoadRequest {
         checkpoint: dir.to_path_buf(),
-        device: "cpu".into(),
+        device: device.into(),
         dtype: dtype.into(),
         params: params(overrides),
     })

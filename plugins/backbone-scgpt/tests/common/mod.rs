@@ -77,16 +77,53 @@ pub fn assert_close(what: &str, got: &[f64], expected: &[f64], (abs, rel): (f64,
     );
 }
 
+/// How close a result must be to its reference.
+#[derive(Debug, Clone, Copy)]
+pub enum Closeness {
+    /// Every element within `abs + rel·|expected|`.
+    Elementwise(f64, f64),
+    /// Every error within this fraction of the reference's largest magnitude. For bf16: with 8
+    /// significant bits a per-element relative bound means nothing for values near zero.
+    Scaled(f64),
+}
+
+impl Closeness {
+    /// The fixture's per-element tolerance (`cases.json`).
+    pub fn fixture() -> Closeness {
+        let (abs, rel) = tolerance(&cases());
+        Closeness::Elementwise(abs, rel)
+    }
+
+    pub fn check(self, what: &str, got: &[f64], expected: &[f64]) {
+        match self {
+            Closeness::Elementwise(abs, rel) => assert_close(what, got, expected, (abs, rel)),
+            Closeness::Scaled(bound) => {
+                let scale = expected.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+                assert_close(&format!("{what} (scale {scale:.3e})"), got, expected, (bound * scale, 0.0));
+            }
+        }
+    }
+}
+
 pub fn to_f64(t: &Tensor) -> Vec<f64> {
     t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
 }
 
 pub fn load_oracle(dir: &Path, file: &str, dtype: &str) -> ugrn_sdk::Result<ScGptOracle> {
+    load_oracle_on(dir, file, "cpu", dtype)
+}
+
+pub fn load_oracle_on(dir: &Path, file: &str, device: &str, dtype: &str) -> ugrn_sdk::Result<ScGptOracle> {
     let params = Params::resolve(
         &ugrn_sdk::Backbone::describe(&ScGpt).params,
         BTreeMap::from([("file".to_string(), ParamValue::Str(file.into()))]),
     )?;
-    ScGpt.load_oracle(&LoadRequest { checkpoint: dir.to_path_buf(), device: "cpu".into(), dtype: dtype.into(), params })
+    ScGpt.load_oracle(&LoadRequest {
+        checkpoint: dir.to_path_buf(),
+        device: device.into(),
+        dtype: dtype.into(),
+        params,
+    })
 }
 
 /// The fixture's tensors from its safetensors file.
