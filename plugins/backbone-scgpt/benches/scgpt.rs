@@ -1,8 +1,15 @@
 //! Load time, resident memory and oracle throughput (virtual cells/s) of the scGPT backbone, for
 //! the fixture and for a model of scGPT whole-human's size with random weights.
 //!
-//! `cargo bench -p ugrn-backbone-scgpt` (env `UGRN_SCGPT_FIXTURE` for the fixture folder,
-//! `UGRN_SCGPT_WHOLE_HUMAN` for the folder with whole-human's `args.json` and census vocabulary).
+//! `cargo bench -p ugrn-backbone-scgpt --bench scgpt -- [--device D] [--dtype T] [--cells N]`
+//! - `--device cpu` (default) or `cuda:N` (a `--features cuda` build); `--dtype f32` (default),
+//!   `f64`, or on CUDA `bf16`/`f16`.
+//! - `--cells N`: cells per timed call at contexts 512 and 1200 (default: a few on the CPU,
+//!   64 and 16 on a GPU).
+//!
+//! Env: `UGRN_SCGPT_FIXTURE` for the fixture folder, `UGRN_SCGPT_WHOLE_HUMAN` for the folder
+//! with whole-human's `args.json` and census vocabulary. Resident memory is the host's; on a GPU
+//! it says nothing of device memory, so those columns are left out there.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -44,11 +51,49 @@ fn whole_human_files() -> (PathBuf, PathBuf) {
     (dir.join("args.json"), dir.join("default_census_vocab.json"))
 }
 
-fn load(dir: &Path) -> ScGptOracle {
+/// The command line after `--`.
+struct Options {
+    device: String,
+    dtype: String,
+    cells: Option<usize>,
+}
+
+impl Options {
+    fn parse(mut args: impl Iterator<Item = String>) -> Options {
+        let mut o = Options { device: "cpu".into(), dtype: "f32".into(), cells: None };
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+            match flag.as_str() {
+                "--device" => o.device = value(),
+                "--dtype" => o.dtype = value(),
+                "--cells" => o.cells = Some(value().parse().expect("--cells takes a number")),
+                // cargo bench passes --bench to harness-less benches.
+                "--bench" => {}
+                other => panic!("unknown argument {other:?}; see the doc comment of benches/scgpt.rs"),
+            }
+        }
+        o
+    }
+
+    fn on_gpu(&self) -> bool {
+        self.device != "cpu"
+    }
+
+    /// The same options as arguments, for the child process.
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["--device".into(), self.device.clone(), "--dtype".into(), self.dtype.clone()];
+        if let Some(n) = self.cells {
+            args.extend(["--cells".into(), n.to_string()]);
+        }
+        args
+    }
+}
+
+fn load(dir: &Path, options: &Options) -> ScGptOracle {
     let request = LoadRequest {
         checkpoint: dir.to_path_buf(),
-        device: "cpu".into(),
-        dtype: "f32".into(),
+        device: options.device.clone(),
+        dtype: options.dtype.clone(),
         params: Params::defaults(&ScGpt.describe().params),
     };
     ScGpt.load_oracle(&request).unwrap()
@@ -66,21 +111,24 @@ fn virtual_cells(genes: usize, vocab_genes: usize, cells: usize) -> (CellBatch, 
     (CellBatch::shared(&context, values).unwrap(), sources)
 }
 
-/// Cells per timed call and repetitions, kept affordable on two cores.
-fn plan(genes: usize, big: bool) -> (usize, usize) {
-    match (genes, big) {
-        (3, _) => (512, 5),
-        (512, false) => (32, 5),
-        (512, true) => (4, 3),
-        (_, false) => (8, 5),
-        (_, true) => (2, 3),
-    }
+/// Cells per timed call and repetitions: affordable on two CPU cores, enough to fill a GPU.
+fn plan(genes: usize, big: bool, options: &Options) -> (usize, usize) {
+    let (cells, reps) = match (genes, big, options.on_gpu()) {
+        (3, _, _) => return (512, 5),
+        (512, _, true) => (64, 5),
+        (_, _, true) => (16, 5),
+        (512, false, false) => (32, 5),
+        (512, true, false) => (4, 3),
+        (_, false, false) => (8, 5),
+        (_, true, false) => (2, 3),
+    };
+    (options.cells.unwrap_or(cells), reps)
 }
 
-fn bench(name: &str, dir: &Path, big: bool) {
+fn bench(name: &str, dir: &Path, big: bool, options: &Options) {
     let rss_before = status_kib("VmRSS:");
     let start = Instant::now();
-    let oracle = load(dir);
+    let oracle = load(dir, options);
     let load_s = start.elapsed().as_secs_f64();
     let rss_loaded = status_kib("VmRSS:");
     println!(
@@ -90,11 +138,11 @@ fn bench(name: &str, dir: &Path, big: bool) {
         mib(rss_loaded.saturating_sub(rss_before))
     );
     println!(
-        "\n| context | cells/call | readout cells/s | derivative cells/s | peak extra MiB/cell (readout, derivative) | estimate MiB/cell (readout, derivative) |"
+        "\n| context | cells/call | readout cells/s | derivative cells/s | peak extra host MiB/cell (readout, derivative) | estimate MiB/cell (readout, derivative) |"
     );
     println!("|---:|---:|---:|---:|---:|---:|");
     for genes in CONTEXTS {
-        let (cells, reps) = plan(genes, big);
+        let (cells, reps) = plan(genes, big, options);
         // The vocabulary ends with `<pad>`, `<cls>` and `<eoc>`.
         let (batch, sources) = virtual_cells(genes, oracle.info().vocabulary - 3, cells);
         let measure = |derivative: bool| -> (f64, f64) {
@@ -113,8 +161,10 @@ fn bench(name: &str, dir: &Path, big: bool) {
         let (readout, readout_mem) = measure(false);
         let (derivative, derivative_mem) = measure(true);
         let estimate = |pass| oracle.bytes_per_cell(genes, pass) as f64 / (1024.0 * 1024.0);
+        let host_memory =
+            if options.on_gpu() { "–".to_string() } else { format!("{readout_mem:.2}, {derivative_mem:.2}") };
         println!(
-            "| {genes} | {cells} | {readout:.1} | {derivative:.1} | {readout_mem:.2}, {derivative_mem:.2} | {:.2}, {:.2} |",
+            "| {genes} | {cells} | {readout:.1} | {derivative:.1} | {host_memory} | {:.2}, {:.2} |",
             estimate(Pass::Readout),
             estimate(Pass::Derivative)
         );
@@ -131,9 +181,10 @@ fn fixture_dir() -> PathBuf {
 
 /// Benchmarks one checkpoint folder in a fresh process, so that its resident memory is not
 /// mixed with what this process allocated before (the allocator keeps freed memory).
-fn bench_in_child(name: &str, dir: &Path, big: bool) {
+fn bench_in_child(name: &str, dir: &Path, big: bool, options: &Options) {
     let status = std::process::Command::new(std::env::current_exe().expect("bench executable"))
         .args([CHILD_FLAG, name, &dir.display().to_string(), if big { "big" } else { "small" }])
+        .args(options.args())
         .status()
         .expect("starting the bench child process");
     assert!(status.success(), "benchmark of {name} failed");
@@ -142,16 +193,20 @@ fn bench_in_child(name: &str, dir: &Path, big: bool) {
 const CHILD_FLAG: &str = "--checkpoint";
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == CHILD_FLAG) {
-        bench(&args[i + 1], Path::new(&args[i + 2]), args[i + 3] == "big");
+        let options = Options::parse(args[i + 4..].iter().cloned());
+        bench(&args[i + 1], Path::new(&args[i + 2]), args[i + 3] == "big", &options);
         return;
     }
+    let options = Options::parse(args.into_iter());
     println!(
-        "candle threads: {}; medians over repetitions; virtual cells = <cls> + context genes at bin {DEFAULT_BACKGROUND}, one source at 20",
+        "device {} {}; candle threads: {}; medians over repetitions; virtual cells = <cls> + context genes at bin {DEFAULT_BACKGROUND}, one source at 20",
+        options.device,
+        options.dtype,
         candle_core::utils::get_num_threads()
     );
-    bench_in_child("fixture (scgpt-tiny: 2 layers, 32 wide, 4 heads)", &fixture_dir(), false);
+    bench_in_child("fixture (scgpt-tiny: 2 layers, 32 wide, 4 heads)", &fixture_dir(), false, &options);
     let tmp = tempfile::tempdir().unwrap();
     let start = Instant::now();
     let (args, genes) = whole_human_files();
@@ -161,5 +216,6 @@ fn main() {
         "scGPT whole-human's args.json and vocabulary (12 layers, 512 wide, 8 heads, d_hid 512, 60697 tokens), random weights",
         tmp.path(),
         true,
+        &options,
     );
 }

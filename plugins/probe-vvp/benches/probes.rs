@@ -1,7 +1,8 @@
 //! Pairs per second of the five probes, in both contexts, on BEELINE hESC (STRING, TFs+500)
 //! pairs through an scGPT-architecture model.
 //!
-//! `cargo bench -p ugrn-probe-vvp --bench probes -- [--model M] [--runs N] [--sources K] [--contexts C]`
+//! `cargo bench -p ugrn-probe-vvp --bench probes -- [--model M] [--runs N] [--sources K] [--contexts C]
+//!  [--pairs P] [--probes L] [--device D] [--dtype T] [--budget-mib B]`
 //! - `--model fixture` (default): the scGPT fixture (`UGRN_SCGPT_FIXTURE`, default the shared
 //!   `scgpt-tiny`); `whole-human`: scGPT whole-human's `args.json` and vocabulary
 //!   (`UGRN_SCGPT_WHOLE_HUMAN`, default the shared `scgpt-whole-human-vocab`) with seeded random
@@ -10,16 +11,23 @@
 //! - `--sources K`: only the pairs of the first K sources (default all), for the slow
 //!   `dataset` context of a large model; `dataset` cost grows with sources, `pair` cost with pairs.
 //! - `--contexts pair,dataset` (default both).
+//! - `--pairs sample` (default): the first 200 edges and 200 non-edges of their sources;
+//!   `all`: every edge and as many non-edges, so every source of the network is computed, as a
+//!   leave-dataset-out run does.
+//! - `--probes vvp,gdt,pert,emb,attn` (default all five).
+//! - `--device cpu` (default) or `cuda:N` (build with `--features cuda`); `--dtype f32`
+//!   (default), `f64`, or on CUDA `bf16`/`f16`; `--budget-mib`: the oracle's batch budget
+//!   (default 1024; on a GPU give about 80% of its free memory, as the host does).
 //!
 //! Env: `UGRN_BEELINE` (folder holding `benchmark_datasets/`, default the shared copy beside the
 //! repository).
 //!
-//! Pairs: the first 200 edges of `BL--network.csv` and 200 non-edges drawn from the same sources
-//! (fixed seed). A gene is fed as its token where the model's vocabulary has it, else as token
+//! Pairs: edges of `BL--network.csv` and as many non-edges drawn from the same sources (fixed
+//! seed). A gene is fed as its token where the model's vocabulary has it, else as token
 //! k mod V for dataset gene k (the fixture's 48 made-up genes; speed does not depend on which
 //! token a gene gets). hESC has no expression matrix here, so Pert and Attn read a fixed
 //! pseudo-random one (910 genes × 100 cells). As the host does, the oracle splits batches under a
-//! memory budget (1 GiB).
+//! memory budget.
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,9 +45,8 @@ use ugrn_sdk::{
     ModelOracle, NoProgress, Pair, ParamValue, Params, Pass, Probe, ProbeRequest, Result, TokenId,
 };
 
-const POSITIVES: usize = 200;
-const NEGATIVES: usize = 200;
-const BUDGET_BYTES: u64 = 1 << 30;
+/// Edges (and as many non-edges) in the `sample` pairs.
+const SAMPLED_EDGES: usize = 200;
 
 fn shared(env: &str, below_shared: &str) -> PathBuf {
     let path = std::env::var_os(env)
@@ -53,9 +60,7 @@ fn shared(env: &str, below_shared: &str) -> PathBuf {
 fn read_csv(path: &Path) -> Vec<csv::StringRecord> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     csv::Reader::from_reader(text.as_bytes())
         .records()
         .map(|r| r.unwrap_or_else(|e| panic!("{}: {e}", path.display())))
@@ -77,22 +82,23 @@ impl Rng {
     }
 }
 
-/// hESC's genes and the benchmark pairs.
-fn hesc() -> (Vec<GeneSymbol>, Vec<Pair>) {
+/// hESC's genes and the benchmark pairs: the first `edges` edges (all where `None`) and as many
+/// non-edges from their sources.
+fn hesc(edges: Option<usize>) -> (Vec<GeneSymbol>, Vec<Pair>) {
     let dir = shared("UGRN_BEELINE", "data/beeline").join("benchmark_datasets/STRING Dataset/hESC/TFs+500");
-    let genes: Vec<GeneSymbol> =
-        read_csv(&dir.join("Target.csv.gz")).iter().map(|r| r[1].to_string()).collect();
+    let genes: Vec<GeneSymbol> = read_csv(&dir.join("Target.csv.gz")).iter().map(|r| r[1].to_string()).collect();
     let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
-    let edges: Vec<Pair> = read_csv(&dir.join("BL--network.csv.gz"))
+    let network: Vec<Pair> = read_csv(&dir.join("BL--network.csv.gz"))
         .iter()
         .filter_map(|r| Some(Pair { source: *index.get(&r[0])?, target: *index.get(&r[1])? }))
         .collect();
-    let known: HashSet<Pair> = edges.iter().copied().collect();
-    let mut pairs: Vec<Pair> = edges[..POSITIVES].to_vec();
+    let known: HashSet<Pair> = network.iter().copied().collect();
+    let positives = edges.unwrap_or(network.len()).min(network.len());
+    let mut pairs: Vec<Pair> = network[..positives].to_vec();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut negatives = HashSet::new();
-    while negatives.len() < NEGATIVES {
-        let source = pairs[rng.below(POSITIVES)].source;
+    while negatives.len() < positives {
+        let source = pairs[rng.below(positives)].source;
         let p = Pair { source, target: rng.below(genes.len()) };
         if p.source != p.target && !known.contains(&p) && negatives.insert(p) {
             pairs.push(p);
@@ -104,9 +110,8 @@ fn hesc() -> (Vec<GeneSymbol>, Vec<Pair>) {
 fn expression(genes: usize, cells: usize) -> Expression {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     // Log-normalised-looking values: zero 60% of the time, else up to about 4.
-    let data = (0..genes * cells)
-        .map(|_| if rng.below(10) < 6 { 0.0 } else { (1.0 + rng.below(50) as f32).ln() })
-        .collect();
+    let data =
+        (0..genes * cells).map(|_| if rng.below(10) < 6 { 0.0 } else { (1.0 + rng.below(50) as f32).ln() }).collect();
     Expression {
         cell_names: (0..cells).map(|c| format!("c{c}")).collect(),
         values: Matrix::new(genes, cells, data).unwrap(),
@@ -118,12 +123,13 @@ fn expression(genes: usize, cells: usize) -> Expression {
 struct BenchOracle {
     inner: Box<dyn ModelOracle>,
     tokens: HashMap<GeneSymbol, TokenId>,
+    budget_bytes: u64,
     cells: [AtomicU64; 3],
 }
 
 impl BenchOracle {
     fn batches(&self, cells: &CellBatch, pass: Pass) -> Vec<(usize, usize)> {
-        let size = (BUDGET_BYTES / self.inner.bytes_per_cell(cells.genes(), pass).max(1)).max(1) as usize;
+        let size = (self.budget_bytes / self.inner.bytes_per_cell(cells.genes(), pass).max(1)).max(1) as usize;
         self.cells[pass as usize].fetch_add(cells.cells() as u64, Ordering::Relaxed);
         (0..cells.cells()).step_by(size).map(|s| (s, (s + size).min(cells.cells()))).collect()
     }
@@ -160,8 +166,7 @@ impl ModelOracle for BenchOracle {
         self.inner.gene_embeddings(tokens)
     }
     fn attention_scores(&self, cells: &CellBatch, layer: usize) -> Result<AttentionMaps> {
-        let mut all =
-            AttentionMaps { cells: 0, heads: self.info().heads, genes: cells.genes(), data: Vec::new() };
+        let mut all = AttentionMaps { cells: 0, heads: self.info().heads, genes: cells.genes(), data: Vec::new() };
         for (s, e) in self.batches(cells, Pass::Attention) {
             let part = self.inner.attention_scores(&cells.slice(s, e), layer)?;
             all.cells += part.cells;
@@ -183,6 +188,8 @@ fn significant(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
+const PROBES: [&str; 5] = ["vvp", "gdt", "pert", "emb", "attn"];
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -194,10 +201,25 @@ struct Options {
     runs: usize,
     sources: Option<usize>,
     contexts: Vec<String>,
+    all_pairs: bool,
+    probes: Vec<String>,
+    device: String,
+    dtype: String,
+    budget_mib: u64,
 }
 
 fn options() -> Options {
-    let mut o = Options { model: "fixture".into(), runs: 3, sources: None, contexts: vec!["pair".into(), "dataset".into()] };
+    let mut o = Options {
+        model: "fixture".into(),
+        runs: 3,
+        sources: None,
+        contexts: vec!["pair".into(), "dataset".into()],
+        all_pairs: false,
+        probes: PROBES.iter().map(|p| p.to_string()).collect(),
+        device: "cpu".into(),
+        dtype: "f32".into(),
+        budget_mib: 1024,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -206,6 +228,22 @@ fn options() -> Options {
             "--runs" => o.runs = value().parse().expect("--runs takes a number"),
             "--sources" => o.sources = Some(value().parse().expect("--sources takes a number")),
             "--contexts" => o.contexts = value().split(',').map(str::to_string).collect(),
+            "--pairs" => {
+                o.all_pairs = match value().as_str() {
+                    "sample" => false,
+                    "all" => true,
+                    other => panic!("--pairs {other:?}: expected sample or all"),
+                }
+            }
+            "--probes" => {
+                o.probes = value().split(',').map(str::to_string).collect();
+                if let Some(p) = o.probes.iter().find(|p| !PROBES.contains(&p.as_str())) {
+                    panic!("--probes: unknown probe {p:?}; expected some of {}", PROBES.join(","));
+                }
+            }
+            "--device" => o.device = value(),
+            "--dtype" => o.dtype = value(),
+            "--budget-mib" => o.budget_mib = value().parse().expect("--budget-mib takes a number"),
             // cargo bench passes --bench to harness-less benches.
             "--bench" => {}
             other => panic!("unknown argument {other:?}; see the doc comment of benches/probes.rs"),
@@ -252,7 +290,7 @@ fn checkpoint(model: &str, tmp: &Path) -> (PathBuf, String) {
 fn main() {
     let options = options();
     let runs = options.runs;
-    let (genes, mut pairs) = hesc();
+    let (genes, mut pairs) = hesc(if options.all_pairs { None } else { Some(SAMPLED_EDGES) });
     if let Some(k) = options.sources {
         let mut kept = Vec::new();
         for p in &pairs {
@@ -267,11 +305,11 @@ fn main() {
     let (dir, model_line) = checkpoint(&options.model, tmp.path());
     let request = LoadRequest {
         checkpoint: dir,
-        device: "cpu".into(),
-        dtype: "f32".into(),
+        device: options.device.clone(),
+        dtype: options.dtype.clone(),
         params: Params::defaults(&ScGpt.describe().params),
     };
-    let inner = ScGpt.load(&request).unwrap();
+    let inner = ScGpt.load(&request).unwrap_or_else(|e| panic!("loading the model: {e}"));
     let vocabulary = (inner.info().vocabulary - 3) as TokenId;
     let known = inner.token_ids(&genes);
     let in_vocabulary = known.iter().flatten().count();
@@ -281,13 +319,16 @@ fn main() {
         .enumerate()
         .map(|(k, (g, t))| (g.clone(), t.unwrap_or(k as TokenId % vocabulary)))
         .collect();
-    let oracle = BenchOracle { inner, tokens, cells: Default::default() };
+    let oracle = BenchOracle { inner, tokens, budget_bytes: options.budget_mib << 20, cells: Default::default() };
     let sources: HashSet<usize> = pairs.iter().map(|p| p.source).collect();
     println!(
-        "hESC STRING TFs+500: {} genes ({in_vocabulary} in the vocabulary), {} pairs ({} sources); {model_line}; candle threads {}; median of {runs} runs",
+        "hESC STRING TFs+500: {} genes ({in_vocabulary} in the vocabulary), {} pairs ({} sources); {model_line}; {} {}, batch budget {} MiB; candle threads {}; median of {runs} runs",
         genes.len(),
         pairs.len(),
         sources.len(),
+        options.device,
+        options.dtype,
+        options.budget_mib,
         candle_core::utils::get_num_threads()
     );
     println!(
@@ -296,7 +337,7 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|");
     let probes: [(&str, &dyn Probe); 5] =
         [("vvp", &Vvp), ("gdt", &Gdt), ("pert", &Pert), ("emb", &Emb), ("attn", &Attn)];
-    for (name, probe) in probes {
+    for (name, probe) in probes.into_iter().filter(|(name, _)| options.probes.iter().any(|p| p == name)) {
         let specs = probe.describe().params;
         let contexts: Vec<&str> = if specs.iter().any(|s| s.name == "context") {
             options.contexts.iter().map(String::as_str).collect()
