@@ -1,0 +1,4 @@
+//! What the candle backbones share: forward-mode tangents over candle tensors ([`dual`]).
+//!
+//! A library the backbone plugins link in, not a plugin: it declares nothing for the host to load.
+pub mod dual;
