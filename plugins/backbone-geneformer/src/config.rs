@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use ugrn_sdk::{Error, Result};
+use ugrn_candle_shared::config::{self, JsonConfig, require_positive, unsupported};
+use ugrn_sdk::Result;
 
 /// Geneformer V1's model input size: the tokenizer truncates every cell to this many genes.
 pub const GENEFORMER_V1_INPUT_SIZE: usize = 2048;
@@ -72,19 +73,12 @@ fn default_true() -> bool {
 impl Config {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path.display(), e))?;
-        Config::from_json(&text).map_err(|reason| Error::file(path.display(), reason))
+        config::read(path)
     }
 
     /// Parses and checks the text of `config.json`; the error names the key at fault.
     pub fn from_json(text: &str) -> std::result::Result<Config, String> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            if key == "." { e.inner().to_string() } else { format!("key `{key}`: {}", e.inner()) }
-        })?;
-        config.check()?;
-        Ok(config)
+        config::parse(text)
     }
 
     pub fn activation(&self) -> Activation {
@@ -103,12 +97,11 @@ impl Config {
     pub fn model_input_size(&self) -> usize {
         self.max_position_embeddings.min(GENEFORMER_V1_INPUT_SIZE)
     }
+}
 
+impl JsonConfig for Config {
     fn check(&self) -> std::result::Result<(), String> {
-        fn unsupported(key: &str, value: impl std::fmt::Display, supported: &str) -> String {
-            format!("option `{key}` = {value} is not supported (supported: {supported})")
-        }
-        for (key, value) in [
+        require_positive(&[
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
             ("num_hidden_layers", self.num_hidden_layers),
@@ -116,11 +109,7 @@ impl Config {
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
-        ] {
-            if value == 0 {
-                return Err(format!("option `{key}` must be positive"));
-            }
-        }
+        ])?;
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "option `num_attention_heads` = {} does not divide `hidden_size` = {}",
