@@ -6,22 +6,12 @@
 //! per-token scale of the word embedding ([`BertEmbeddings::forward`]): 1 is the token as
 //! BERT sees it, 0 leaves only its position.
 use candle_core::{D, DType, Device, Tensor};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Error, Result};
 
 use crate::checkpoint::{Checkpoint, Weights};
 use crate::config::{Activation, Config};
 use crate::dual::{self, Dual, Linear};
-
-/// Turns candle's errors into the SDK's, saying what was being computed.
-pub(crate) trait Context<T> {
-    fn context(self, what: &str) -> Result<T>;
-}
-
-impl<T> Context<T> for candle_core::Result<T> {
-    fn context(self, what: &str) -> Result<T> {
-        self.map_err(|e| Error::compute(format!("{what}: {e}")))
-    }
-}
 
 fn linear(w: &Weights, in_dim: usize, out_dim: usize) -> Result<Linear> {
     Ok(Linear { weight: w.get(&[out_dim, in_dim], "weight")?, bias: Some(w.get(&[out_dim], "bias")?) })

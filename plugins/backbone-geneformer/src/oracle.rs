@@ -6,9 +6,10 @@
 //! word embedding is scaled by a scale s derived from its value ([`ValueMode`]). Readouts,
 //! derivatives and attention maps are computed over positions and handed back in context order.
 use candle_core::{DType, Tensor};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{AttentionMaps, CellBatch, Error, GeneSymbol, Matrix, ModelInfo, ModelOracle, Pass, Result, TokenId};
 
-use crate::bert::{BertForMaskedLM, Context};
+use crate::bert::BertForMaskedLM;
 use crate::dictionary::GeneDictionaries;
 use crate::tokenizer::{descending_order, normalise};
 

@@ -36,11 +36,12 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Corpus, Error, ParamSpec, Params, PretrainRequest, Progress, Result, TokenId};
 
 use crate::checkpoint::{SAFETENSORS_FILE, Weights};
 use crate::config::Config;
-use crate::model::{Context, ScGptModel};
+use crate::model::ScGptModel;
 use crate::vocab::Vocab;
 use data::{Batch, Framing, MASK_VALUE, PAD_TOKEN, PAD_VALUE, SPECIAL_TOKENS};
 use files::{CorpusSummary, EpochRecord, Snapshot, State};

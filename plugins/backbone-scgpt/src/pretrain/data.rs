@@ -6,10 +6,10 @@ use candle_core::{Device, Tensor};
 use rand::Rng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Corpus, Error, Result};
 
 use crate::binning::bin_expression;
-use crate::model::Context;
 use crate::vocab::{CLS_TOKEN, Vocab};
 
 /// scGPT's special tokens, appended after the genes in this order (as its `vocab.json` has them).
