@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
 pub use ugrn_candle_shared::checkpoint::{SAFETENSORS_FILE, Weights};
+use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
 use ugrn_sdk::{Error, Result};
 
 use crate::config::Config;
@@ -106,7 +106,10 @@ impl Checkpoint {
                     if path.is_file() {
                         Ok(Some(path))
                     } else {
-                        Err(Error::file(path.display(), format!("{} not found (parameter `{}`)", which.name(), which.name())))
+                        Err(Error::file(
+                            path.display(),
+                            format!("{} not found (parameter `{}`)", which.name(), which.name()),
+                        ))
                     }
                 }
                 None => Ok(["pkl", "json"]

@@ -174,7 +174,11 @@ mod tests {
         let cases = [
             ("hidden_act", serde_json::json!("gelu_new"), "option `hidden_act` = \"gelu_new\""),
             ("hidden_act", serde_json::json!("silu"), "option `hidden_act` = \"silu\""),
-            ("position_embedding_type", serde_json::json!("relative_key"), "option `position_embedding_type` = \"relative_key\""),
+            (
+                "position_embedding_type",
+                serde_json::json!("relative_key"),
+                "option `position_embedding_type` = \"relative_key\"",
+            ),
             ("is_decoder", serde_json::json!(true), "option `is_decoder` = true"),
             ("add_cross_attention", serde_json::json!(true), "option `add_cross_attention` = true"),
             ("model_type", serde_json::json!("roberta"), "option `model_type` = \"roberta\""),
@@ -192,7 +196,10 @@ mod tests {
             Config::from_json(&with("num_attention_heads", 3.into())).unwrap_err(),
             "option `num_attention_heads` = 3 does not divide `hidden_size` = 8"
         );
-        assert_eq!(Config::from_json(&with("num_hidden_layers", 0.into())).unwrap_err(), "option `num_hidden_layers` must be positive");
+        assert_eq!(
+            Config::from_json(&with("num_hidden_layers", 0.into())).unwrap_err(),
+            "option `num_hidden_layers` must be positive"
+        );
         let err = Config::from_json(&with("hidden_size", "wide".into())).unwrap_err();
         assert!(err.starts_with("key `hidden_size`: invalid type: string \"wide\""), "{err}");
         let err = Config::from_json(r#"{"vocab_size": 10, "hidden_size": 8}"#).unwrap_err();

@@ -25,7 +25,9 @@ pub use bert::{
     BertAttention, BertEmbeddings, BertForMaskedLM, BertIntermediate, BertLMPredictionHead, BertLayer, BertModel,
     BertOutput, BertPredictionHeadTransform, BertSelfAttention, BertSelfOutput, LayerNorm, MaskedLmOutput,
 };
-pub use checkpoint::{BIN_FILE, CONFIG_FILE, Checkpoint, Dictionary, DictionaryPaths, SAFETENSORS_FILE, WeightFile, Weights};
+pub use checkpoint::{
+    BIN_FILE, CONFIG_FILE, Checkpoint, Dictionary, DictionaryPaths, SAFETENSORS_FILE, WeightFile, Weights,
+};
 pub use config::{Activation, Config, GENEFORMER_V1_INPUT_SIZE};
 pub use dictionary::GeneDictionaries;
 pub use oracle::{DEFAULT_BACKGROUND, ExpressionUnits, GeneformerOracle, ValueMode};

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
 pub use ugrn_candle_shared::checkpoint::{SAFETENSORS_FILE, Weights};
+use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
 use ugrn_sdk::{Error, Result};
 
 use crate::config::Config;

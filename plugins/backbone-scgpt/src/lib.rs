@@ -11,13 +11,12 @@ mod config;
 pub mod dual;
 mod model;
 mod oracle;
-mod vocab;
 pub mod pretrain;
+mod vocab;
 
 use candle_core::Device;
 use ugrn_sdk::{
-    Backbone, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, PretrainRequest, Progress,
-    Result,
+    Backbone, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, PretrainRequest, Progress, Result,
 };
 
 pub use binning::bin_expression;
@@ -28,8 +27,8 @@ pub use model::{
     TransformerEncoderLayer, VALUE_CLAMP_MAX,
 };
 pub use oracle::{CLS_VALUE, DEFAULT_BACKGROUND, ScGptOracle};
-pub use vocab::{CLS_TOKEN, Vocab};
 pub use ugrn_candle_shared::device::parse_dtype;
+pub use vocab::{CLS_TOKEN, Vocab};
 
 /// The name workflows use.
 pub const PLUGIN_NAME: &str = "backbone-scgpt";
