@@ -6,22 +6,12 @@
 //! per-token scale of the word embedding ([`BertEmbeddings::forward`]): 1 is the token as
 //! BERT sees it, 0 leaves only its position.
 use candle_core::{D, DType, Device, Tensor};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Error, Result};
 
 use crate::checkpoint::{Checkpoint, Weights};
 use crate::config::{Activation, Config};
 use crate::dual::{self, Dual, Linear};
-
-/// Turns candle's errors into the SDK's, saying what was being computed.
-pub(crate) trait Context<T> {
-    fn context(self, what: &str) -> Result<T>;
-}
-
-impl<T> Context<T> for candle_core::Result<T> {
-    fn context(self, what: &str) -> Result<T> {
-        self.map_err(|e| Error::compute(format!("{what}: {e}")))
-    }
-}
 
 fn linear(w: &Weights, in_dim: usize, out_dim: usize) -> Result<Linear> {
     Ok(Linear { weight: w.get(&[out_dim, in_dim], "weight")?, bias: Some(w.get(&[out_dim], "bias")?) })
@@ -267,7 +257,12 @@ impl BertModel {
 
     /// The embedding output and every layer's output, as Hugging Face's `hidden_states`; only
     /// the last carries its tangent.
-    pub fn forward(&self, ids: &Tensor, scales: &Dual, key_mask: Option<&Tensor>) -> candle_core::Result<(Vec<Tensor>, Dual)> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        scales: &Dual,
+        key_mask: Option<&Tensor>,
+    ) -> candle_core::Result<(Vec<Tensor>, Dual)> {
         let mut x = self.embeddings.forward(ids, scales)?;
         let mut hidden_states = vec![x.x.clone()];
         for layer in &self.layer {
@@ -329,13 +324,23 @@ impl BertLMPredictionHead {
         };
         // Checkpoints from older transformers store the same bias a second time as
         // `decoder.bias`; newer ones only as `bias`.
-        let bias = if !w.contains("bias") && w.contains("decoder.bias") { w.get(&[v], "decoder.bias")? } else { w.get(&[v], "bias")? };
-        Ok(BertLMPredictionHead { transform: BertPredictionHeadTransform::load(&w.pp("transform"), cfg)?, decoder_weight, bias })
+        let bias = if !w.contains("bias") && w.contains("decoder.bias") {
+            w.get(&[v], "decoder.bias")?
+        } else {
+            w.get(&[v], "bias")?
+        };
+        Ok(BertLMPredictionHead {
+            transform: BertPredictionHeadTransform::load(&w.pp("transform"), cfg)?,
+            decoder_weight,
+            bias,
+        })
     }
 
     /// MLM logits of the transformed hidden states `h`: `(cells, tokens, vocab)`.
     fn decode(&self, h: &Tensor) -> candle_core::Result<Tensor> {
-        Linear { weight: self.decoder_weight.clone(), bias: Some(self.bias.clone()) }.forward(&Dual::constant(h.clone())).map(|d| d.x)
+        Linear { weight: self.decoder_weight.clone(), bias: Some(self.bias.clone()) }
+            .forward(&Dual::constant(h.clone()))
+            .map(|d| d.x)
     }
 
     /// MLM logits of encoder outputs: `(cells, tokens, vocab)`.
@@ -431,7 +436,9 @@ impl BertForMaskedLM {
     }
 
     fn check_ids(&self, ids: &Tensor) -> Result<(usize, usize)> {
-        let (b, l) = ids.dims2().map_err(|_| Error::invalid(format!("token ids of shape {:?}: expected (cells, tokens)", ids.dims())))?;
+        let (b, l) = ids
+            .dims2()
+            .map_err(|_| Error::invalid(format!("token ids of shape {:?}: expected (cells, tokens)", ids.dims())))?;
         if ids.dtype() != DType::U32 {
             return Err(Error::invalid(format!("token ids of dtype {:?}: expected u32", ids.dtype())));
         }
@@ -444,7 +451,10 @@ impl BertForMaskedLM {
         if b * l > 0 {
             let max_id = ids.max_all().and_then(|m| m.to_scalar::<u32>()).context("checking token ids")?;
             if max_id as usize >= self.config.vocab_size {
-                return Err(Error::invalid(format!("token id {max_id} is outside the vocabulary of {} tokens", self.config.vocab_size)));
+                return Err(Error::invalid(format!(
+                    "token id {max_id} is outside the vocabulary of {} tokens",
+                    self.config.vocab_size
+                )));
             }
         }
         Ok((b, l))
@@ -496,7 +506,12 @@ impl BertForMaskedLM {
     /// of its MLM logits, with every word embedding scaled by `scales` (`(cells, tokens)`).
     /// With `tangent` (a direction in scale space, same shape) also its exact derivative along
     /// it. No padding: every token is attended.
-    pub fn own_log_probs(&self, ids: &Tensor, scales: &Tensor, tangent: Option<&Tensor>) -> Result<(Tensor, Option<Tensor>)> {
+    pub fn own_log_probs(
+        &self,
+        ids: &Tensor,
+        scales: &Tensor,
+        tangent: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let shape = self.check_ids(ids)?;
         self.check_like("scales", scales, shape, self.dtype)?;
         if let Some(t) = tangent {
@@ -532,11 +547,15 @@ impl BertForMaskedLM {
 
     /// Word embeddings of `ids` (1-D u32): `(ids, hidden)`.
     pub fn word_embeddings(&self, ids: &Tensor) -> Result<Tensor> {
-        let n = ids.dims1().map_err(|_| Error::invalid(format!("token ids of shape {:?}: expected a list", ids.dims())))?;
+        let n =
+            ids.dims1().map_err(|_| Error::invalid(format!("token ids of shape {:?}: expected a list", ids.dims())))?;
         if n > 0 {
             let max_id = ids.max_all().and_then(|m| m.to_scalar::<u32>()).context("checking token ids")?;
             if max_id as usize >= self.config.vocab_size {
-                return Err(Error::invalid(format!("token id {max_id} is outside the vocabulary of {} tokens", self.config.vocab_size)));
+                return Err(Error::invalid(format!(
+                    "token id {max_id} is outside the vocabulary of {} tokens",
+                    self.config.vocab_size
+                )));
             }
         }
         self.bert.embeddings.words(ids).context("word embeddings")

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use ugrn_sdk::{Error, Result};
+use ugrn_candle_shared::config::{self, JsonConfig, require_positive, unsupported};
+use ugrn_sdk::Result;
 
 /// Geneformer V1's model input size: the tokenizer truncates every cell to this many genes.
 pub const GENEFORMER_V1_INPUT_SIZE: usize = 2048;
@@ -72,19 +73,12 @@ fn default_true() -> bool {
 impl Config {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path.display(), e))?;
-        Config::from_json(&text).map_err(|reason| Error::file(path.display(), reason))
+        config::read(path)
     }
 
     /// Parses and checks the text of `config.json`; the error names the key at fault.
     pub fn from_json(text: &str) -> std::result::Result<Config, String> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            if key == "." { e.inner().to_string() } else { format!("key `{key}`: {}", e.inner()) }
-        })?;
-        config.check()?;
-        Ok(config)
+        config::parse(text)
     }
 
     pub fn activation(&self) -> Activation {
@@ -103,12 +97,11 @@ impl Config {
     pub fn model_input_size(&self) -> usize {
         self.max_position_embeddings.min(GENEFORMER_V1_INPUT_SIZE)
     }
+}
 
+impl JsonConfig for Config {
     fn check(&self) -> std::result::Result<(), String> {
-        fn unsupported(key: &str, value: impl std::fmt::Display, supported: &str) -> String {
-            format!("option `{key}` = {value} is not supported (supported: {supported})")
-        }
-        for (key, value) in [
+        require_positive(&[
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
             ("num_hidden_layers", self.num_hidden_layers),
@@ -116,11 +109,7 @@ impl Config {
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
-        ] {
-            if value == 0 {
-                return Err(format!("option `{key}` must be positive"));
-            }
-        }
+        ])?;
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "option `num_attention_heads` = {} does not divide `hidden_size` = {}",
@@ -185,7 +174,11 @@ mod tests {
         let cases = [
             ("hidden_act", serde_json::json!("gelu_new"), "option `hidden_act` = \"gelu_new\""),
             ("hidden_act", serde_json::json!("silu"), "option `hidden_act` = \"silu\""),
-            ("position_embedding_type", serde_json::json!("relative_key"), "option `position_embedding_type` = \"relative_key\""),
+            (
+                "position_embedding_type",
+                serde_json::json!("relative_key"),
+                "option `position_embedding_type` = \"relative_key\"",
+            ),
             ("is_decoder", serde_json::json!(true), "option `is_decoder` = true"),
             ("add_cross_attention", serde_json::json!(true), "option `add_cross_attention` = true"),
             ("model_type", serde_json::json!("roberta"), "option `model_type` = \"roberta\""),
@@ -203,7 +196,10 @@ mod tests {
             Config::from_json(&with("num_attention_heads", 3.into())).unwrap_err(),
             "option `num_attention_heads` = 3 does not divide `hidden_size` = 8"
         );
-        assert_eq!(Config::from_json(&with("num_hidden_layers", 0.into())).unwrap_err(), "option `num_hidden_layers` must be positive");
+        assert_eq!(
+            Config::from_json(&with("num_hidden_layers", 0.into())).unwrap_err(),
+            "option `num_hidden_layers` must be positive"
+        );
         let err = Config::from_json(&with("hidden_size", "wide".into())).unwrap_err();
         assert!(err.starts_with("key `hidden_size`: invalid type: string \"wide\""), "{err}");
         let err = Config::from_json(r#"{"vocab_size": 10, "hidden_size": 8}"#).unwrap_err();

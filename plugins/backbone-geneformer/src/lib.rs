@@ -18,51 +18,28 @@ mod tokenizer;
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device};
-use ugrn_sdk::{Backbone, Error, LoadRequest, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Result};
+use candle_core::Device;
+use ugrn_sdk::{Backbone, LoadRequest, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Result};
 
 pub use bert::{
     BertAttention, BertEmbeddings, BertForMaskedLM, BertIntermediate, BertLMPredictionHead, BertLayer, BertModel,
     BertOutput, BertPredictionHeadTransform, BertSelfAttention, BertSelfOutput, LayerNorm, MaskedLmOutput,
 };
-pub use checkpoint::{BIN_FILE, CONFIG_FILE, Checkpoint, Dictionary, DictionaryPaths, SAFETENSORS_FILE, WeightFile, Weights};
+pub use checkpoint::{
+    BIN_FILE, CONFIG_FILE, Checkpoint, Dictionary, DictionaryPaths, SAFETENSORS_FILE, WeightFile, Weights,
+};
 pub use config::{Activation, Config, GENEFORMER_V1_INPUT_SIZE};
 pub use dictionary::GeneDictionaries;
 pub use oracle::{DEFAULT_BACKGROUND, ExpressionUnits, GeneformerOracle, ValueMode};
 pub use tokenizer::{TARGET_SUM, descending_order, normalise, rank_value_encode};
+pub use ugrn_candle_shared::device::parse_dtype;
 
 /// The name workflows use.
 pub const PLUGIN_NAME: &str = "backbone-geneformer";
 
 /// `cpu` or `cuda:N`.
 pub fn parse_device(device: &str) -> Result<Device> {
-    if device == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    let Some(ordinal) = device.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
-        return Err(Error::param("device", format!("{device:?} is not `cpu` or `cuda:N`")));
-    };
-    if !cfg!(feature = "cuda") {
-        return Err(Error::param(
-            "device",
-            format!("{device:?} needs backbone-geneformer built with the `cuda` feature (this build is CPU-only)"),
-        ));
-    }
-    Device::new_cuda(ordinal).map_err(|e| Error::param("device", format!("{device:?}: {e}")))
-}
-
-/// `f32` or `f64` anywhere, `bf16` or `f16` on CUDA only.
-pub fn parse_dtype(dtype: &str, device: &Device) -> Result<DType> {
-    match dtype {
-        "f32" => Ok(DType::F32),
-        "f64" => Ok(DType::F64),
-        "bf16" | "f16" if !device.is_cuda() => {
-            Err(Error::param("dtype", format!("{dtype} runs on CUDA devices only; use f32 or f64 on the CPU")))
-        }
-        "bf16" => Ok(DType::BF16),
-        "f16" => Ok(DType::F16),
-        other => Err(Error::param("dtype", format!("{other:?} is not one of f32, f64, bf16, f16"))),
-    }
+    ugrn_candle_shared::device::parse_device(device, PLUGIN_NAME, cfg!(feature = "cuda"))
 }
 
 /// A path parameter: empty means "look in the checkpoint folder".

@@ -6,9 +6,10 @@
 //! word embedding is scaled by a scale s derived from its value ([`ValueMode`]). Readouts,
 //! derivatives and attention maps are computed over positions and handed back in context order.
 use candle_core::{DType, Tensor};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{AttentionMaps, CellBatch, Error, GeneSymbol, Matrix, ModelInfo, ModelOracle, Pass, Result, TokenId};
 
-use crate::bert::{BertForMaskedLM, Context};
+use crate::bert::BertForMaskedLM;
 use crate::dictionary::GeneDictionaries;
 use crate::tokenizer::{descending_order, normalise};
 
@@ -151,7 +152,8 @@ impl GeneformerOracle {
         }
         let device = self.model.device();
         let ids = Tensor::from_vec(ids, (n, g), device).context("token ids")?;
-        let scales = Tensor::from_vec(scales, (n, g), device).and_then(|s| s.to_dtype(self.model.dtype())).context("scales")?;
+        let scales =
+            Tensor::from_vec(scales, (n, g), device).and_then(|s| s.to_dtype(self.model.dtype())).context("scales")?;
         Ok(Layout { ids, scales, positions })
     }
 
@@ -279,7 +281,12 @@ impl ModelOracle for GeneformerOracle {
     fn bytes_per_cell(&self, genes: usize, pass: Pass) -> u64 {
         let cfg = &self.model.config;
         let l = genes as u64;
-        let (d, f, h, v) = (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.num_attention_heads as u64, cfg.vocab_size as u64);
+        let (d, f, h, v) = (
+            cfg.hidden_size as u64,
+            cfg.intermediate_size as u64,
+            cfg.num_attention_heads as u64,
+            cfg.vocab_size as u64,
+        );
         // Alive at the peak: attention maps (heads × tokens²), per-token activations, and the
         // vocabulary-wide logits of the head; the tangent pass carries a tangent beside each.
         let (maps, per_token, vocab_wide) = match pass {

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use ugrn_sdk::{Error, Result};
+use ugrn_candle_shared::config::{self, JsonConfig, require_positive, unsupported};
+use ugrn_sdk::Result;
 
 /// scGPT `TransformerModel` settings read from `args.json`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -98,35 +99,23 @@ pub const LAYER_NORM_EPS: f64 = 1e-5;
 impl Config {
     /// Reads and checks `args.json`.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path.display(), e))?;
-        Config::from_json(&text).map_err(|reason| Error::file(path.display(), reason))
+        config::read(path)
     }
 
     /// Parses and checks the text of `args.json`; the error names the key at fault.
     pub fn from_json(text: &str) -> std::result::Result<Config, String> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            if key == "." { e.inner().to_string() } else { format!("key `{key}`: {}", e.inner()) }
-        })?;
-        config.check()?;
-        Ok(config)
+        config::parse(text)
     }
 
     /// Whether the encoder layers normalise before attention and feed-forward.
     pub fn is_pre_norm(&self) -> bool {
         self.pre_norm || self.norm_scheme.as_deref() == Some("pre")
     }
+}
 
+impl JsonConfig for Config {
     fn check(&self) -> std::result::Result<(), String> {
-        fn unsupported(key: &str, value: impl std::fmt::Display, supported: &str) -> String {
-            format!("option `{key}` = {value} is not supported (supported: {supported})")
-        }
-        for (key, value) in [("embsize", self.embsize), ("nheads", self.nheads), ("nlayers", self.nlayers)] {
-            if value == 0 {
-                return Err(format!("option `{key}` must be positive"));
-            }
-        }
+        require_positive(&[("embsize", self.embsize), ("nheads", self.nheads), ("nlayers", self.nlayers)])?;
         if !self.embsize.is_multiple_of(self.nheads) {
             return Err(format!("option `nheads` = {} does not divide `embsize` = {}", self.nheads, self.embsize));
         }

@@ -11,13 +11,12 @@ mod config;
 pub mod dual;
 mod model;
 mod oracle;
-mod vocab;
 pub mod pretrain;
+mod vocab;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use ugrn_sdk::{
-    Backbone, Error, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, PretrainRequest, Progress,
-    Result,
+    Backbone, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, PretrainRequest, Progress, Result,
 };
 
 pub use binning::bin_expression;
@@ -28,6 +27,7 @@ pub use model::{
     TransformerEncoderLayer, VALUE_CLAMP_MAX,
 };
 pub use oracle::{CLS_VALUE, DEFAULT_BACKGROUND, ScGptOracle};
+pub use ugrn_candle_shared::device::parse_dtype;
 pub use vocab::{CLS_TOKEN, Vocab};
 
 /// The name workflows use.
@@ -35,33 +35,7 @@ pub const PLUGIN_NAME: &str = "backbone-scgpt";
 
 /// `cpu` or `cuda:N`.
 pub fn parse_device(device: &str) -> Result<Device> {
-    if device == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    let Some(ordinal) = device.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
-        return Err(Error::param("device", format!("{device:?} is not `cpu` or `cuda:N`")));
-    };
-    if !cfg!(feature = "cuda") {
-        return Err(Error::param(
-            "device",
-            format!("{device:?} needs backbone-scgpt built with the `cuda` feature (this build is CPU-only)"),
-        ));
-    }
-    Device::new_cuda(ordinal).map_err(|e| Error::param("device", format!("{device:?}: {e}")))
-}
-
-/// `f32` or `f64` anywhere, `bf16` or `f16` on CUDA only.
-pub fn parse_dtype(dtype: &str, device: &Device) -> Result<DType> {
-    match dtype {
-        "f32" => Ok(DType::F32),
-        "f64" => Ok(DType::F64),
-        "bf16" | "f16" if !device.is_cuda() => {
-            Err(Error::param("dtype", format!("{dtype} runs on CUDA devices only; use f32 or f64 on the CPU")))
-        }
-        "bf16" => Ok(DType::BF16),
-        "f16" => Ok(DType::F16),
-        other => Err(Error::param("dtype", format!("{other:?} is not one of f32, f64, bf16, f16"))),
-    }
+    ugrn_candle_shared::device::parse_device(device, PLUGIN_NAME, cfg!(feature = "cuda"))
 }
 
 /// The `backbone-scgpt` plugin.

@@ -5,6 +5,7 @@
 //! [`Dual`], so the same code computes values and, when a tangent rides along, their exact
 //! derivative along one input direction.
 use candle_core::{D, DType, Device, Tensor};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Error, Result};
 
 use crate::checkpoint::{Checkpoint, Weights};
@@ -16,17 +17,6 @@ use crate::vocab::{CLS_TOKEN, Vocab};
 pub const VALUE_CLAMP_MAX: f64 = 512.0;
 /// `nn.LeakyReLU()`'s default slope, used by the expression decoder.
 const LEAKY_RELU_SLOPE: f64 = 0.01;
-
-/// Turns candle's errors into the SDK's, saying what was being computed.
-pub(crate) trait Context<T> {
-    fn context(self, what: &str) -> Result<T>;
-}
-
-impl<T> Context<T> for candle_core::Result<T> {
-    fn context(self, what: &str) -> Result<T> {
-        self.map_err(|e| Error::compute(format!("{what}: {e}")))
-    }
-}
 
 fn linear(w: &Weights, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
     Ok(Linear {

@@ -1,9 +1,10 @@
 //! The model oracle over a loaded scGPT model: one batch of cells per call, `<cls>` prepended.
 use candle_core::{DType, Tensor};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{AttentionMaps, CellBatch, Error, GeneSymbol, Matrix, ModelInfo, ModelOracle, Pass, Result, TokenId};
 
 use crate::binning::bin_expression;
-use crate::model::{Context, ScGptModel};
+use crate::model::ScGptModel;
 
 /// The value scGPT gives `<cls>` (its cell's first token).
 pub const CLS_VALUE: f32 = 0.0;

@@ -30,17 +30,18 @@ use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use candle_nn::VarBuilder;
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Corpus, Error, ParamSpec, Params, PretrainRequest, Progress, Result, TokenId};
 
 use crate::checkpoint::{SAFETENSORS_FILE, Weights};
 use crate::config::Config;
-use crate::model::{Context, ScGptModel};
+use crate::model::ScGptModel;
 use crate::vocab::Vocab;
 use data::{Batch, Framing, MASK_VALUE, PAD_TOKEN, PAD_VALUE, SPECIAL_TOKENS};
 use files::{CorpusSummary, EpochRecord, Snapshot, State};
@@ -82,7 +83,11 @@ pub fn params() -> Vec<ParamSpec> {
             256,
             "tokens per cell, <cls> included: cells with more expressed genes get a random sample of them each epoch",
         ),
-        ParamSpec::int("n_bins", 51, "expression bins (bin 0 = not expressed; values 1..n_bins-1 are per-cell quantiles)"),
+        ParamSpec::int(
+            "n_bins",
+            51,
+            "expression bins (bin 0 = not expressed; values 1..n_bins-1 are per-cell quantiles)",
+        ),
         ParamSpec::floats(
             "mask_ratio",
             &[0.25, 0.5, 0.75],
@@ -152,7 +157,10 @@ impl Settings {
             return Err(Error::param("nheads", format!("{} does not divide embsize = {}", s.nheads, s.embsize)));
         }
         if s.max_seq_len < 2 {
-            return Err(Error::param("max_seq_len", format!("must leave room for <cls> and a gene (at least 2), got {}", s.max_seq_len)));
+            return Err(Error::param(
+                "max_seq_len",
+                format!("must leave room for <cls> and a gene (at least 2), got {}", s.max_seq_len),
+            ));
         }
         if s.n_bins < 3 {
             return Err(Error::param("n_bins", format!("must be at least 3, got {}", s.n_bins)));
@@ -165,7 +173,10 @@ impl Settings {
             return Err(Error::param("weight_decay", format!("must be zero or positive, got {}", s.weight_decay)));
         }
         if !(0.0..1.0).contains(&s.validation_fraction) {
-            return Err(Error::param("validation_fraction", format!("must be in [0, 1), got {}", s.validation_fraction)));
+            return Err(Error::param(
+                "validation_fraction",
+                format!("must be in [0, 1), got {}", s.validation_fraction),
+            ));
         }
         Ok(s)
     }
@@ -223,7 +234,9 @@ impl Settings {
                 let was = then.get(key).map_or("absent".to_string(), |v| v.to_string());
                 return Err(Error::param(
                     key,
-                    format!("is {value} but {source} was trained with {was}; resume needs the same settings (only `epochs` may change)"),
+                    format!(
+                        "is {value} but {source} was trained with {was}; resume needs the same settings (only `epochs` may change)"
+                    ),
                 ));
             }
         }
@@ -346,7 +359,10 @@ pub fn masked_mse(model: &ScGptModel, corpus: &Corpus<'_>, mask_ratios: &[f64], 
     let cfg = &model.config;
     let cells: Vec<data::Cell> = data::cells(corpus, &model.vocab, cfg.n_bins)?.into_iter().flatten().collect();
     if cells.is_empty() {
-        return Err(Error::invalid(format!("corpus {}: no cell expresses a gene of the model's vocabulary", corpus.name)));
+        return Err(Error::invalid(format!(
+            "corpus {}: no cell expresses a gene of the model's vocabulary",
+            corpus.name
+        )));
     }
     let framing = Framing {
         cls: model.cls_id(),
@@ -360,7 +376,12 @@ pub fn masked_mse(model: &ScGptModel, corpus: &Corpus<'_>, mask_ratios: &[f64], 
     let batches =
         data::evaluation_batches(&refs, framing, max_genes, mask_ratios, EVAL_BATCH, &mut rng(seed, EVAL_STREAM));
     let t = evaluate(model, &batches)?;
-    Ok(MaskedMse { model: t.mlm / t.masked as f64, cell_mean: t.cell_mean / t.masked as f64, cells: t.cells, masked: t.masked })
+    Ok(MaskedMse {
+        model: t.mlm / t.masked as f64,
+        cell_mean: t.cell_mean / t.masked as f64,
+        cells: t.cells,
+        masked: t.masked,
+    })
 }
 
 /// Learning rate at `step` of `total`: linear warm-up, then cosine decay to 0.
@@ -517,7 +538,9 @@ pub fn pretrain(request: &PretrainRequest<'_>, progress: &dyn Progress) -> Resul
     if !validation.is_empty() {
         let baseline: f64 = validation.iter().map(|b| b.cell_mean_sq_error).sum::<f64>()
             / validation.iter().map(|b| b.masked).sum::<usize>() as f64;
-        log.push(format!("validation baseline (each masked value predicted by its cell's visible mean): {baseline:.3}"));
+        log.push(format!(
+            "validation baseline (each masked value predicted by its cell's visible mean): {baseline:.3}"
+        ));
     }
 
     for epoch in start..s.epochs {
@@ -561,7 +584,8 @@ pub fn pretrain(request: &PretrainRequest<'_>, progress: &dyn Progress) -> Resul
         };
         let seconds = epoch_started.elapsed().as_secs_f64();
         history.push(EpochRecord { epoch: epoch + 1, train_loss, validation_loss, seconds });
-        let state = State { epochs_done: epoch + 1, settings: s.clone(), corpora: corpora.clone(), history: history.clone() };
+        let state =
+            State { epochs_done: epoch + 1, settings: s.clone(), corpora: corpora.clone(), history: history.clone() };
         files::save(
             out,
             &Snapshot {

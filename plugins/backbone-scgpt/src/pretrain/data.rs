@@ -6,10 +6,10 @@ use candle_core::{Device, Tensor};
 use rand::Rng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
+use ugrn_candle_shared::Context;
 use ugrn_sdk::{Corpus, Error, Result};
 
 use crate::binning::bin_expression;
-use crate::model::Context;
 use crate::vocab::{CLS_TOKEN, Vocab};
 
 /// scGPT's special tokens, appended after the genes in this order (as its `vocab.json` has them).
@@ -106,7 +106,8 @@ pub(crate) fn split(
         let present: Vec<usize> = (0..binned.len()).filter(|&c| binned[c].is_some()).collect();
         out.empty += binned.len() - present.len();
         let held = (fraction * present.len() as f64).round() as usize;
-        let mut held_out: Vec<usize> = index::sample(rng, present.len(), held).into_iter().map(|i| present[i]).collect();
+        let mut held_out: Vec<usize> =
+            index::sample(rng, present.len(), held).into_iter().map(|i| present[i]).collect();
         held_out.sort_unstable();
         let names = held_out.iter().map(|&c| corpus.expression.cell_names[c].clone()).collect();
         out.validation_names.insert(corpus.name.to_string(), names);

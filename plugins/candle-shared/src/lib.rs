@@ -1,0 +1,13 @@
+//! What the candle backbones share: forward-mode tangents over candle tensors ([`dual`]),
+//! checkpoint weight files and named tensors ([`checkpoint`]), JSON configs whose errors name the
+//! key at fault ([`config`]), the `device` and `dtype` load parameters ([`device`]), and candle's
+//! errors as the SDK's ([`Context`]).
+//!
+//! A library the backbone plugins link in, not a plugin: it declares nothing for the host to load.
+pub mod checkpoint;
+pub mod config;
+pub mod device;
+pub mod dual;
+mod error;
+
+pub use error::Context;
