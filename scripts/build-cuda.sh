@@ -10,6 +10,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/cuda-toolchain.sh >/dev/null
 source .cuda-toolchain/env.sh
-cargo build --release --workspace --exclude 'ugrn-backbone-*' --exclude ugrn-tests --exclude 'ugrntest-*' \
-    --features ugrn/cuda "$@"
+cargo build --release --workspace --exclude 'ugrn-backbone-*' --exclude ugrn-candle-shared \
+    --exclude ugrn-tests --exclude 'ugrntest-*' --features ugrn/cuda "$@"
 cargo build --release -p 'ugrn-backbone-*' --features cuda "$@"
