@@ -67,12 +67,12 @@ fn batch_parity_safetensors() {
     check_batch(
         &load(&fixture_dir(), WeightFile::Safetensors, &cpu, DType::F32),
         "safetensors f32",
-        Closeness::fixture(),
+        fixture_closeness(),
     );
     check_batch(
         &load(&fixture_dir(), WeightFile::Safetensors, &cpu, DType::F64),
         "safetensors f64",
-        Closeness::fixture(),
+        fixture_closeness(),
     );
 }
 
@@ -91,7 +91,7 @@ fn batch_parity_pytorch_bin() {
     check_batch(
         &load(tmp.path(), WeightFile::Auto, &Device::Cpu, DType::F32),
         "pytorch_model.bin f32",
-        Closeness::fixture(),
+        fixture_closeness(),
     );
 }
 
@@ -142,7 +142,7 @@ mod cuda {
         check_batch(
             &load(&fixture_dir(), WeightFile::Safetensors, &gpu, DType::F32),
             "cuda:0 f32",
-            Closeness::fixture(),
+            fixture_closeness(),
         );
         check_batch(&load(&fixture_dir(), WeightFile::Safetensors, &gpu, DType::BF16), "cuda:0 bf16", BF16);
     }
@@ -159,7 +159,7 @@ mod cuda {
             let reference = load_oracle_on(&fixture_dir(), &[("value_mode", mode)], "cpu", "f64").unwrap();
             let readout = widen(reference.readout(&cells).unwrap());
             let derivative = widen(reference.readout_derivative(&cells, &sources).unwrap());
-            for (dtype, closeness) in [("f32", Closeness::fixture()), ("bf16", BF16)] {
+            for (dtype, closeness) in [("f32", fixture_closeness()), ("bf16", BF16)] {
                 let oracle = load_oracle_on(&fixture_dir(), &[("value_mode", mode)], "cuda:0", dtype).unwrap();
                 let what = format!("{mode} cuda:0 {dtype}");
                 closeness.check(&format!("{what} readout"), &widen(oracle.readout(&cells).unwrap()), &readout);

@@ -42,13 +42,13 @@ fn check_batch(file: WeightFile, device: &Device, dtype: DType, closeness: Close
 
 #[test]
 fn batch_parity_safetensors() {
-    check_batch(WeightFile::Safetensors, &Device::Cpu, DType::F32, Closeness::fixture());
-    check_batch(WeightFile::Safetensors, &Device::Cpu, DType::F64, Closeness::fixture());
+    check_batch(WeightFile::Safetensors, &Device::Cpu, DType::F32, fixture_closeness());
+    check_batch(WeightFile::Safetensors, &Device::Cpu, DType::F64, fixture_closeness());
 }
 
 #[test]
 fn batch_parity_pt() {
-    check_batch(WeightFile::Pt, &Device::Cpu, DType::F32, Closeness::fixture());
+    check_batch(WeightFile::Pt, &Device::Cpu, DType::F32, fixture_closeness());
 }
 
 #[test]
@@ -107,12 +107,12 @@ fn check_virtual(oracle: &ScGptOracle, what: &str, closeness: Closeness) {
 
 #[test]
 fn virtual_parity_safetensors() {
-    check_virtual(&load_oracle(&fixture_dir(), "safetensors", "f32").unwrap(), "safetensors", Closeness::fixture());
+    check_virtual(&load_oracle(&fixture_dir(), "safetensors", "f32").unwrap(), "safetensors", fixture_closeness());
 }
 
 #[test]
 fn virtual_parity_pt() {
-    check_virtual(&load_oracle(&fixture_dir(), "pt", "f32").unwrap(), "pt", Closeness::fixture());
+    check_virtual(&load_oracle(&fixture_dir(), "pt", "f32").unwrap(), "pt", fixture_closeness());
 }
 
 /// bf16 keeps 8 significant bits. On the CPU (candle's bf16 kernels) the fixture's outputs stay
@@ -178,8 +178,8 @@ mod cuda {
 
     #[test]
     fn batch_parity_on_cuda() {
-        check_batch(WeightFile::Safetensors, &gpu(), DType::F32, Closeness::fixture());
-        check_batch(WeightFile::Pt, &gpu(), DType::F32, Closeness::fixture());
+        check_batch(WeightFile::Safetensors, &gpu(), DType::F32, fixture_closeness());
+        check_batch(WeightFile::Pt, &gpu(), DType::F32, fixture_closeness());
         check_batch(WeightFile::Safetensors, &gpu(), DType::BF16, BF16);
     }
 
@@ -211,7 +211,7 @@ mod cuda {
 
     #[test]
     fn virtual_parity_on_cuda() {
-        for (dtype, closeness) in [("f32", Closeness::fixture()), ("bf16", BF16)] {
+        for (dtype, closeness) in [("f32", fixture_closeness()), ("bf16", BF16)] {
             let oracle = load_oracle_on(&fixture_dir(), "safetensors", "cuda:0", dtype).unwrap();
             check_virtual(&oracle, &format!("cuda:0 {dtype}"), closeness);
         }

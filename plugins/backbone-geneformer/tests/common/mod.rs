@@ -1,5 +1,5 @@
 //! Helpers shared by this crate's integration tests.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use ugrn_backbone_geneformer::{BertForMaskedLM, Config, Geneformer, GeneformerOracle, Weights};
+pub use ugrn_candle_shared::testing::{Closeness, Rng, assert_close, floats, ints, shape, to_f64, tolerance};
 use ugrn_sdk::{Backbone, LoadRequest, ParamValue, Params};
 
 pub const FIXTURE_ENV: &str = "UGRN_GENEFORMER_FIXTURE";
@@ -40,91 +41,13 @@ pub fn cases() -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The fixture's per-element tolerance (`cases.json`).
+pub fn fixture_closeness() -> Closeness {
+    Closeness::of_cases(&cases())
+}
+
 pub fn fixture_config() -> Config {
     Config::from_file(&fixture_dir().join("config.json")).unwrap()
-}
-
-/// `(abs, rel)` from `cases.json`.
-pub fn tolerance(cases: &serde_json::Value) -> (f64, f64) {
-    (cases["tolerance"]["abs"].as_f64().unwrap(), cases["tolerance"]["rel"].as_f64().unwrap())
-}
-
-pub fn floats(v: &serde_json::Value) -> Vec<f64> {
-    match v {
-        serde_json::Value::Array(items) => items.iter().flat_map(floats).collect(),
-        other => vec![other.as_f64().unwrap_or_else(|| panic!("not a number: {other}"))],
-    }
-}
-
-pub fn ints(v: &serde_json::Value) -> Vec<u32> {
-    floats(v).into_iter().map(|x| x as u32).collect()
-}
-
-/// Outer dimensions of a nested JSON array.
-pub fn shape(v: &serde_json::Value) -> Vec<usize> {
-    let mut dims = Vec::new();
-    let mut cur = v;
-    while let serde_json::Value::Array(items) = cur {
-        dims.push(items.len());
-        match items.first() {
-            Some(first) => cur = first,
-            None => break,
-        }
-    }
-    dims
-}
-
-/// Every element within `abs + rel·|expected|`.
-pub fn assert_close(what: &str, got: &[f64], expected: &[f64], (abs, rel): (f64, f64)) {
-    assert_eq!(got.len(), expected.len(), "{what}: {} values, expected {}", got.len(), expected.len());
-    let mut worst = (0.0f64, 0usize);
-    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        let excess = (g - e).abs() - (abs + rel * e.abs());
-        // NaN fails the comparison, so it counts as the worst excess.
-        let excess = if excess.is_nan() { f64::INFINITY } else { excess };
-        if excess > worst.0 {
-            worst = (excess, i);
-        }
-    }
-    let i = worst.1;
-    assert!(
-        worst.0 <= 0.0,
-        "{what}: element {i} is {} but expected {} (tolerance {abs} + {rel}·|e|)",
-        got[i],
-        expected[i]
-    );
-}
-
-/// How close a result must be to its reference.
-#[derive(Debug, Clone, Copy)]
-pub enum Closeness {
-    /// Every element within `abs + rel·|expected|`.
-    Elementwise(f64, f64),
-    /// Every error within this fraction of the reference's largest magnitude. For bf16: with 8
-    /// significant bits a per-element relative bound means nothing for values near zero.
-    Scaled(f64),
-}
-
-impl Closeness {
-    /// The fixture's per-element tolerance (`cases.json`).
-    pub fn fixture() -> Closeness {
-        let (abs, rel) = tolerance(&cases());
-        Closeness::Elementwise(abs, rel)
-    }
-
-    pub fn check(self, what: &str, got: &[f64], expected: &[f64]) {
-        match self {
-            Closeness::Elementwise(abs, rel) => assert_close(what, got, expected, (abs, rel)),
-            Closeness::Scaled(bound) => {
-                let scale = expected.iter().fold(0.0f64, |m, e| m.max(e.abs()));
-                assert_close(&format!("{what} (scale {scale:.3e})"), got, expected, (bound * scale, 0.0));
-            }
-        }
-    }
-}
-
-pub fn to_f64(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
 }
 
 /// Load parameters: the plugin's defaults with `overrides`.
@@ -232,39 +155,6 @@ pub fn write_pytorch_bin(path: &Path, tensors: &HashMap<String, Tensor>) {
     zip.start_file("archive/version", options).unwrap();
     zip.write_all(b"3\n").unwrap();
     zip.finish().unwrap();
-}
-
-/// A small xorshift generator, so random tests are reproducible without a dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    /// `k` distinct values from `lo..hi`.
-    pub fn distinct(&mut self, k: usize, lo: usize, hi: usize) -> Vec<u32> {
-        let mut picked: Vec<u32> = Vec::new();
-        while picked.len() < k {
-            let g = (lo + self.below(hi - lo)) as u32;
-            if !picked.contains(&g) {
-                picked.push(g);
-            }
-        }
-        picked
-    }
 }
 
 /// A BERT config of the given size and activation (tied decoder).
