@@ -111,7 +111,11 @@ fn run_workflow(dir: &Path, text: &str, output: &str, force: bool) -> anyhow::Re
 }
 
 fn auprcs(report: &ugrn::report::Report) -> Vec<f64> {
-    report.table[0].1.iter().map(|cell| cell.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {cell}"))).collect()
+    report.table[0]
+        .1
+        .iter()
+        .map(|cell| cell.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {cell}")))
+        .collect()
 }
 
 #[test]
@@ -127,7 +131,15 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
         assert!((0.0..=1.0).contains(&v), "AUPRC {v}");
     }
     let out = dir.path().join("out");
-    for f in ["results.md", "results.csv", "results.json", "workflow.resolved.toml", "run.log", "plots/STRING_toyB_pr.svg", "plots/STRING_toyB_pr.png"] {
+    for f in [
+        "results.md",
+        "results.csv",
+        "results.json",
+        "workflow.resolved.toml",
+        "run.log",
+        "plots/STRING_toyB_pr.svg",
+        "plots/STRING_toyB_pr.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let ranked = std::fs::read_to_string(out.join("edges/STRING/toyB/GDT/rankedEdges.csv")).unwrap();
@@ -137,7 +149,8 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
     assert_eq!(lines.len(), 1 + 30);
     let weights: Vec<f32> = lines[1..].iter().map(|l| l.rsplit('\t').next().unwrap().parse().unwrap()).collect();
     assert!(weights.windows(2).all(|w| w[0] >= w[1]), "ranked best first");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["rows"][0]["pairs"]["positives"], 15);
     assert_eq!(json["rows"][0]["pairs"]["negatives"], 15);
     let resolved = std::fs::read_to_string(out.join("workflow.resolved.toml")).unwrap();
@@ -188,14 +201,17 @@ fn the_same_workflow_runs_on_scgpt_and_geneformer() {
     let dir = tempfile::tempdir().unwrap();
     write_datasets(dir.path());
     let geneformer = geneformer_with_symbols(dir.path());
-    let scgpt = run_workflow(dir.path(), &workflow("backbone-scgpt", &scgpt_fixture(), "[16]", false), "out-scgpt", false)
-        .expect("scGPT run");
-    let gf = run_workflow(dir.path(), &workflow("backbone-geneformer", &geneformer, "[16]", false), "out-geneformer", false)
-        .expect("Geneformer run");
+    let scgpt =
+        run_workflow(dir.path(), &workflow("backbone-scgpt", &scgpt_fixture(), "[16]", false), "out-scgpt", false)
+            .expect("scGPT run");
+    let gf =
+        run_workflow(dir.path(), &workflow("backbone-geneformer", &geneformer, "[16]", false), "out-geneformer", false)
+            .expect("Geneformer run");
     assert_eq!(auprcs(&scgpt).len(), 4);
     assert_eq!(auprcs(&gf).len(), 4);
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap())
+            .unwrap();
     assert_eq!(json["model"]["family"], "geneformer");
 }
 

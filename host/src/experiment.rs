@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
-use ugrn_sdk::{
-    Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
+use ugrn_sdk::{Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
 
 use crate::cache::{CacheKey, FeatureCache, Lookup, hex};
 use crate::data::{self, Dataset, PairSet};
@@ -174,7 +173,13 @@ impl<'a> Runner<'a> {
     }
 
     /// Features of `pairs`, from the cache when the same inputs were computed before.
-    fn features(&mut self, probe_name: &str, params: &ugrn_sdk::Params, dataset: &Dataset, pairs: &[Pair]) -> anyhow::Result<Features> {
+    fn features(
+        &mut self,
+        probe_name: &str,
+        params: &ugrn_sdk::Params,
+        dataset: &Dataset,
+        pairs: &[Pair],
+    ) -> anyhow::Result<Features> {
         let probe = self.probe(probe_name)?;
         let info = probe.describe();
         let needs_expression = probe.needs_expression(params);
@@ -196,7 +201,11 @@ impl<'a> Runner<'a> {
         };
         match self.cache.get(&key) {
             Lookup::Hit(f) => {
-                self.note(format!("{probe_name} on {}: {} pairs from the feature cache, nothing recomputed", dataset.name, pairs.len()));
+                self.note(format!(
+                    "{probe_name} on {}: {} pairs from the feature cache, nothing recomputed",
+                    dataset.name,
+                    pairs.len()
+                ));
                 return Ok(f);
             }
             Lookup::Corrupt(reason) => self.note(format!("feature cache entry refused ({reason}); recomputing")),
@@ -204,11 +213,7 @@ impl<'a> Runner<'a> {
         }
         let start = Instant::now();
         let progress = crate::progress::Bar::new(self.quiet, &format!("{probe_name} {}", dataset.name), "pairs");
-        let request = ProbeRequest {
-            params,
-            dataset: dataset.view(),
-            pairs,
-        };
+        let request = ProbeRequest { params, dataset: dataset.view(), pairs };
         let features = probe.features(&request, &self.oracle, &progress)?;
         progress.finish();
         if features.values.rows != pairs.len() {
@@ -288,7 +293,9 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         }
         let train_genes: BTreeSet<&str> = train
             .iter()
-            .flat_map(|p| p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].as_str()))
+            .flat_map(|p| {
+                p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].as_str())
+            })
             .collect();
         let mut tests = Vec::new();
         for name in &wf.data.test {
@@ -298,7 +305,8 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                 let dropped = prepared.set.retain(|p| {
                     !train_genes.contains(genes[p.source].as_str()) && !train_genes.contains(genes[p.target].as_str())
                 });
-                let line = format!("{dropped} test pairs dropped: they use a gene seen in training (exclude_train_genes)");
+                let line =
+                    format!("{dropped} test pairs dropped: they use a gene seen in training (exclude_train_genes)");
                 runner.note(format!("{network} / {name}: {line}"));
                 prepared.notes.push(line);
             }
@@ -321,7 +329,15 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             runner.check_stopped()?;
             match kind {
                 MethodKind::Translated { probe, probe_params, translator, translator_params } => {
-                    let fitted = fit_translator(&mut runner, &train, &splits, probe, probe_params, translator, translator_params);
+                    let fitted = fit_translator(
+                        &mut runner,
+                        &train,
+                        &splits,
+                        probe,
+                        probe_params,
+                        translator,
+                        translator_params,
+                    );
                     for (t, test) in tests.iter().enumerate() {
                         if runner.stopped.is_some() {
                             break;
@@ -359,7 +375,11 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                         }
                         let outcome = match runner.features(probe, probe_params, &test.dataset, &test.set.pairs) {
                             Ok(f) if f.values.cols == 1 => Outcome::Scores(
-                                f.values.data.iter().map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v }).collect(),
+                                f.values
+                                    .data
+                                    .iter()
+                                    .map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v })
+                                    .collect(),
                             ),
                             Ok(f) => Outcome::NotApplicable(format!(
                                 "{probe} gives {} feature columns; a direct score needs exactly one",
@@ -379,7 +399,10 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                                 (0..n).map(|i| parts.iter().map(|p| p[i]).sum::<f32>() / parts.len() as f32).collect(),
                             )
                         } else {
-                            Outcome::NotApplicable(format!("needs every member ({}) to have scores", members.join(", ")))
+                            Outcome::NotApplicable(format!(
+                                "needs every member ({}) to have scores",
+                                members.join(", ")
+                            ))
                         };
                         outcomes[t].insert(method.clone(), outcome);
                     }
@@ -394,23 +417,33 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                     break;
                 }
                 let evaluated = match o {
-                    Outcome::Scores(scores) => match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
-                        Ok(e) => (Outcome::Scores(scores), Some(e)),
-                        Err(e) => {
-                            let outcome = match runner.outcome(e.into()) {
-                                Outcome::NotApplicable(reason) => Outcome::NotApplicable(format!("evaluation: {reason}")),
-                                Outcome::Failed(reason) => Outcome::Failed(format!("evaluation failed: {reason}")),
-                                other => other,
-                            };
-                            (outcome, None)
+                    Outcome::Scores(scores) => {
+                        match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
+                            Ok(e) => (Outcome::Scores(scores), Some(e)),
+                            Err(e) => {
+                                let outcome = match runner.outcome(e.into()) {
+                                    Outcome::NotApplicable(reason) => {
+                                        Outcome::NotApplicable(format!("evaluation: {reason}"))
+                                    }
+                                    Outcome::Failed(reason) => Outcome::Failed(format!("evaluation failed: {reason}")),
+                                    other => other,
+                                };
+                                (outcome, None)
+                            }
                         }
-                    },
+                    }
                     other => (other, None),
                 };
                 evaluations.insert(method, evaluated);
             }
             runner.check_stopped()?;
-            rows.push(Row { network: network.clone(), dataset: test.dataset, set: test.set, notes: test.notes, evaluations });
+            rows.push(Row {
+                network: network.clone(),
+                dataset: test.dataset,
+                set: test.set,
+                notes: test.notes,
+                evaluations,
+            });
         }
         for (p, (tr, va)) in train.iter().zip(&splits) {
             runner.log.push(format!(
@@ -446,7 +479,12 @@ fn fit_translator<'a>(
     translator: &str,
     translator_params: &ugrn_sdk::Params,
 ) -> Fitted<'a> {
-    let handle: &'a dyn ugrn_sdk::Translator = match &*runner.registry.require(translator, PluginKind::Translator).map_err(|e| Outcome::Failed(e.to_string()))?.handle {
+    let handle: &'a dyn ugrn_sdk::Translator = match &*runner
+        .registry
+        .require(translator, PluginKind::Translator)
+        .map_err(|e| Outcome::Failed(e.to_string()))?
+        .handle
+    {
         PluginHandle::Translator(t) => &**t,
         _ => return Err(Outcome::Failed(format!("plugin `{translator}` is not a translator"))),
     };
@@ -459,7 +497,8 @@ fn fit_translator<'a>(
             o => o,
         })?;
         let n = tr.pairs.len();
-        train_parts.push(LabeledFeatures { features: f.select_rows(&(0..n).collect::<Vec<_>>()), labels: tr.labels.clone() });
+        train_parts
+            .push(LabeledFeatures { features: f.select_rows(&(0..n).collect::<Vec<_>>()), labels: tr.labels.clone() });
         valid_parts.push(LabeledFeatures {
             features: f.select_rows(&(n..all.len()).collect::<Vec<_>>()),
             labels: va.labels.clone(),
@@ -476,9 +515,7 @@ fn fit_translator<'a>(
     };
     let (train_set, valid_set) = (stack(train_parts)?, stack(valid_parts)?);
     let start = Instant::now();
-    let fitted = handle
-        .fit(translator_params, &train_set, &valid_set)
-        .map_err(|e| runner.outcome(e.into()))?;
+    let fitted = handle.fit(translator_params, &train_set, &valid_set).map_err(|e| runner.outcome(e.into()))?;
     runner.timings.push((format!("fit {translator} on {probe}"), start.elapsed().as_secs_f64()));
     for line in &fitted.log {
         runner.log.push(format!("{translator} on {probe}: {line}"));

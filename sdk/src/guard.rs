@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
 use crate::params::{ParamSpec, Params};
 use crate::plugin::{
-    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PretrainRequest, Probe, ProbeRequest,
-    Progress, Translator,
+    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PretrainRequest, Probe, ProbeRequest, Progress,
+    Translator,
 };
 use crate::types::{Evaluation, Features, GeneSymbol, LabeledFeatures, Matrix, TokenId};
 
@@ -88,12 +88,7 @@ impl<T: Translator> Translator for Guarded<T> {
     fn describe(&self) -> PluginInfo {
         described(self.plugin, || self.inner.describe())
     }
-    fn fit(
-        &self,
-        params: &Params,
-        train: &LabeledFeatures,
-        validation: &LabeledFeatures,
-    ) -> Result<FittedTranslator> {
+    fn fit(&self, params: &Params, train: &LabeledFeatures, validation: &LabeledFeatures) -> Result<FittedTranslator> {
         catch(self.plugin, || self.inner.fit(params, train, validation))
     }
     fn predict(&self, params: &Params, state: &[u8], features: &Features) -> Result<Vec<f32>> {
@@ -116,9 +111,8 @@ impl<T: Backbone> Backbone for Guarded<T> {
     }
     fn load(&self, request: &LoadRequest) -> Result<Box<dyn ModelOracle>> {
         let plugin = self.plugin;
-        catch(plugin, || self.inner.load(request)).map(|oracle| {
-            Box::new(GuardedOracle { plugin, inner: oracle }) as Box<dyn ModelOracle>
-        })
+        catch(plugin, || self.inner.load(request))
+            .map(|oracle| Box::new(GuardedOracle { plugin, inner: oracle }) as Box<dyn ModelOracle>)
     }
     fn pretrain_params(&self) -> Vec<ParamSpec> {
         catch_or(self.plugin, Vec::new(), || self.inner.pretrain_params())

@@ -130,10 +130,7 @@ impl ParamSpec {
                 if choices.contains(&s) {
                     Ok(ParamValue::Str(s))
                 } else {
-                    Err(Error::param(
-                        &self.name,
-                        format!("{s:?} is not one of {}", choices.join(", ")),
-                    ))
+                    Err(Error::param(&self.name, format!("{s:?} is not one of {}", choices.join(", "))))
                 }
             }
             (ParamKind::FloatList, ParamValue::List(items)) => items
@@ -185,9 +182,7 @@ impl Params {
 
     /// Defaults only.
     pub fn defaults(specs: &[ParamSpec]) -> Params {
-        Params {
-            values: specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect(),
-        }
+        Params { values: specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect() }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &ParamValue)> {
@@ -288,10 +283,7 @@ mod tests {
     fn unknown_key_is_named() {
         let given = BTreeMap::from([("backgrond".to_string(), ParamValue::Float(2.0))]);
         let err = Params::resolve(&specs(), given).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "parameter `backgrond`: unknown parameter (known: background, targets, context)"
-        );
+        assert_eq!(err.to_string(), "parameter `backgrond`: unknown parameter (known: background, targets, context)");
     }
 
     #[test]
