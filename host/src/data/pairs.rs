@@ -3,10 +3,8 @@
 //! Candidates are every TF→gene pair inside the dataset's genes, self-pairs excluded. Every
 //! ground-truth edge among them is a positive; negatives are drawn uniformly without replacement
 //! from the other candidates. With one negative per positive a random scorer has AUPRC 0.5.
-use std::collections::BTreeSet;
-
 use serde::Serialize;
-use ugrn_sdk::{GeneSymbol, Pair};
+use ugrn_sdk::Pair;
 
 use super::Dataset;
 
@@ -189,13 +187,10 @@ pub fn split_validation(set: &PairSet, fraction: f64, seed: u64) -> (PairSet, Pa
     (set.subset(&training), set.subset(&validation))
 }
 
-/// The genes the set's pairs touch, as sources or targets.
-pub fn genes_of(set: &PairSet, dataset: &Dataset) -> BTreeSet<GeneSymbol> {
-    set.pairs.iter().flat_map(|p| [p.source, p.target]).map(|g| dataset.genes[g].clone()).collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     /// Six genes, TFs 0 and 1: 10 candidates, 3 of them edges; plus a self-loop and an edge
@@ -306,15 +301,6 @@ mod tests {
         assert_eq!((set.counts.positives, set.counts.negatives), (2, 7));
         assert_eq!(set.pairs.len(), set.labels.len());
         assert!(set.pairs.iter().all(|p| p.target != 0));
-    }
-
-    #[test]
-    fn genes_of_lists_sources_and_targets() {
-        let d = dataset();
-        let mut set = sample_pairs(&d, Negatives::All, 0);
-        set.retain(|p| p.source == 1 && p.target >= 4);
-        let genes: Vec<String> = genes_of(&set, &d).into_iter().collect();
-        assert_eq!(genes, vec!["B", "E", "F"]);
     }
 
     #[test]
