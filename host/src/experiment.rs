@@ -111,12 +111,17 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// The table cell for a failed plugin call, remembering a sandbox stop.
+    /// The table cell for a failed plugin call: not applicable when the plugin says so (one
+    /// cell, not the run), else failed; a sandbox stop is remembered to end the run.
     fn outcome(&mut self, e: anyhow::Error) -> Outcome {
-        if let Some(stop @ ugrn_sdk::Error::Trap { .. }) = e.downcast_ref::<ugrn_sdk::Error>() {
-            self.stopped.get_or_insert_with(|| stop.clone());
+        match e.downcast_ref::<ugrn_sdk::Error>() {
+            Some(ugrn_sdk::Error::NotApplicable(reason)) => Outcome::NotApplicable(reason.clone()),
+            Some(stop @ ugrn_sdk::Error::Trap { .. }) => {
+                self.stopped.get_or_insert_with(|| stop.clone());
+                Outcome::Failed(format!("{e:#}"))
+            }
+            _ => Outcome::Failed(format!("{e:#}")),
         }
-        to_outcome(e)
     }
 
     /// Ends the run after a sandbox stop; the report's staging folder is dropped unwritten.
@@ -458,14 +463,6 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
     runner.timings.push(("total".into(), started.elapsed().as_secs_f64()));
     let methods: Vec<String> = workflow.methods.iter().map(|(n, _)| n.clone()).collect();
     writer.finish(workflow, registry, &info, methods, rows, runner.timings, runner.log)
-}
-
-/// A failure that makes one table cell not applicable rather than stopping the run.
-fn to_outcome(e: anyhow::Error) -> Outcome {
-    match e.downcast_ref::<ugrn_sdk::Error>() {
-        Some(ugrn_sdk::Error::NotApplicable(reason)) => Outcome::NotApplicable(reason.clone()),
-        _ => Outcome::Failed(format!("{e:#}")),
-    }
 }
 
 type Fitted<'a> = Result<(Vec<u8>, &'a dyn ugrn_sdk::Translator), Outcome>;
