@@ -262,4 +262,16 @@ translator = {{ plugin = "translator-mlp", epochs = 5 }}
     assert!(notes.contains("Pert (origin): n/a: ") && notes.contains("mHSC-E"), "{notes}");
     assert!(notes.contains("Pert: n/a: training set hESC: "), "{notes}");
     assert!(notes.contains("expression"), "{notes}");
+
+    // Many of mHSC-E's genes are not in ugrn-mini's vocabulary: their edges are left out before
+    // negatives are drawn, so the test set stays balanced.
+    let out = dir.path().join("out");
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    let left_out = "ground-truth edges left out because a gene is not in the vocabulary";
+    assert!(log.lines().any(|l| l.starts_with("STRING / mHSC-E: ") && l.contains(left_out)), "{log}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let pairs = &json["rows"][0]["pairs"];
+    assert!(pairs["positives"].as_u64().unwrap() > 0, "{pairs}");
+    assert_eq!(pairs["positives"], pairs["negatives"], "{pairs}");
 }

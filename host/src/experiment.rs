@@ -146,16 +146,16 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Loads a dataset and keeps the pairs whose genes are in the model's vocabulary.
+    /// Loads a dataset and samples its pairs among the genes in the model's vocabulary.
     fn prepare(&mut self, network: &str, name: &str) -> anyhow::Result<Prepared> {
         let wf = &self.workflow.workflow;
         let dataset = match wf.datasets.iter().find(|d| d.name == name) {
             Some(spec) => data::load_user_dataset(spec)?,
             None => data::BeelineSource { roots: wf.data.roots.clone() }.load(network, name, wf.data.size)?,
         };
-        let mut set = data::sample_pairs(&dataset, self.workflow.negatives, wf.run.seed);
-        let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
         let tokens = self.oracle.token_ids(&dataset.genes);
+        let set = data::sample_pairs(&dataset, self.workflow.negatives, wf.run.seed, |g| tokens[g].is_some());
+        let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
         let missing: Vec<&str> =
             dataset.genes.iter().zip(&tokens).filter(|(_, t)| t.is_none()).map(|(g, _)| g.as_str()).collect();
         if !missing.is_empty() {
@@ -167,9 +167,12 @@ impl<'a> Runner<'a> {
                 first.join(", ")
             ));
         }
-        let dropped = set.retain(|p| tokens[p.source].is_some() && tokens[p.target].is_some());
-        if dropped > 0 {
-            notes.push(format!("{dropped} pairs dropped because a gene is not in the vocabulary"));
+        let left_out = set.counts.edges_not_eligible;
+        if left_out > 0 {
+            notes.push(format!(
+                "{left_out} ground-truth edges left out because a gene is not in the vocabulary; \
+                 negatives are drawn among the genes that are"
+            ));
         }
         for n in &notes {
             self.note(format!("{network} / {name}: {n}"));
