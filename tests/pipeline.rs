@@ -178,6 +178,53 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
     assert_eq!(auprcs(&report).len(), 5);
 }
 
+/// Two methods on one probe (different parameters, same translator) are timed apart, by method.
+#[test]
+fn two_methods_on_one_probe_have_their_own_timings() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let text = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", false);
+    let (head, _) = text.split_once("[[method]]").unwrap();
+    let text = format!(
+        r#"{head}
+[[method]]
+name = "Emb sum"
+probe = {{ plugin = "probe-emb", combine = "sum" }}
+translator = {{ plugin = "translator-mlp", hidden = [8], epochs = 5 }}
+
+[[method]]
+name = "Emb concat"
+probe = {{ plugin = "probe-emb", combine = "concat" }}
+translator = {{ plugin = "translator-mlp", hidden = [8], epochs = 5 }}
+"#
+    );
+    run_workflow(dir.path(), &text, "out", false).expect("run");
+    let out = dir.path().join("out");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let mut keys: Vec<&str> = json["timings_seconds"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "STRING / Emb concat: features toyA",
+            "STRING / Emb concat: features toyB",
+            "STRING / Emb concat: fit",
+            "STRING / Emb sum: features toyA",
+            "STRING / Emb sum: features toyB",
+            "STRING / Emb sum: fit",
+            "load backbone",
+            "total",
+        ]
+    );
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let (_, timings) = md.split_once("## Timings\n").unwrap();
+    assert_eq!(timings.lines().filter(|l| l.starts_with("- ")).count(), keys.len(), "{timings}");
+    for key in keys {
+        assert_eq!(timings.matches(&format!("- {key}: ")).count(), 1, "{key} in\n{timings}");
+    }
+}
+
 /// The Geneformer fixture with a symbol → Ensembl table, so the same GENE### datasets map to it.
 fn geneformer_with_symbols(dir: &Path) -> PathBuf {
     let src = geneformer_fixture();

@@ -180,9 +180,12 @@ impl<'a> Runner<'a> {
         Ok(Prepared { dataset, set, notes })
     }
 
-    /// Features of `pairs`, from the cache when the same inputs were computed before.
+    /// Features of `pairs`, from the cache when the same inputs were computed before. A
+    /// computation is timed as `{timed_as}: features {dataset}`, `timed_as` naming the tested
+    /// network and the method (two methods may share a probe, and one run tests many networks).
     fn features(
         &mut self,
+        timed_as: &str,
         probe_name: &str,
         params: &ugrn_sdk::Params,
         dataset: &Dataset,
@@ -228,7 +231,7 @@ impl<'a> Runner<'a> {
             bail!("{probe_name} returned {} rows for {} pairs", features.values.rows, pairs.len());
         }
         let secs = start.elapsed().as_secs_f64();
-        self.timings.push((format!("features {probe_name} {}", dataset.name), secs));
+        self.timings.push((format!("{timed_as}: features {}", dataset.name), secs));
         self.note(format!(
             "{probe_name} on {}: {} pairs in {secs:.1} s ({:.0} pairs/s)",
             dataset.name,
@@ -335,10 +338,12 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             .chain(workflow.methods.iter().filter(|(_, k)| matches!(k, MethodKind::Ensemble { .. })));
         for (method, kind) in ordered {
             runner.check_stopped()?;
+            let timed_as = format!("{network} / {method}");
             match kind {
                 MethodKind::Translated { probe, probe_params, translator, translator_params } => {
                     let fitted = fit_translator(
                         &mut runner,
+                        &timed_as,
                         &train,
                         &splits,
                         probe,
@@ -352,7 +357,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                         }
                         let result = fitted.as_ref().map_err(|e| e.clone()).and_then(|(state, handle)| {
                             let f = runner
-                                .features(probe, probe_params, &test.dataset, &test.set.pairs)
+                                .features(&timed_as, probe, probe_params, &test.dataset, &test.set.pairs)
                                 .map_err(|e| runner.outcome(e))?;
                             let scores =
                                 handle.predict(translator_params, state, &f).map_err(|e| runner.outcome(e.into()))?;
@@ -381,20 +386,21 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                         if runner.stopped.is_some() {
                             break;
                         }
-                        let outcome = match runner.features(probe, probe_params, &test.dataset, &test.set.pairs) {
-                            Ok(f) if f.values.cols == 1 => Outcome::Scores(
-                                f.values
-                                    .data
-                                    .iter()
-                                    .map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v })
-                                    .collect(),
-                            ),
-                            Ok(f) => Outcome::NotApplicable(format!(
-                                "{probe} gives {} feature columns; a direct score needs exactly one",
-                                f.values.cols
-                            )),
-                            Err(e) => runner.outcome(e),
-                        };
+                        let outcome =
+                            match runner.features(&timed_as, probe, probe_params, &test.dataset, &test.set.pairs) {
+                                Ok(f) if f.values.cols == 1 => Outcome::Scores(
+                                    f.values
+                                        .data
+                                        .iter()
+                                        .map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v })
+                                        .collect(),
+                                ),
+                                Ok(f) => Outcome::NotApplicable(format!(
+                                    "{probe} gives {} feature columns; a direct score needs exactly one",
+                                    f.values.cols
+                                )),
+                                Err(e) => runner.outcome(e),
+                            };
                         outcomes[t].insert(method.clone(), outcome);
                     }
                 }
@@ -470,8 +476,11 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
 
 type Fitted<'a> = Result<(Vec<u8>, &'a dyn ugrn_sdk::Translator), Outcome>;
 
+/// Fits `translator` on the training datasets' features, timed as `{timed_as}: fit` (see
+/// [`Runner::features`]).
 fn fit_translator<'a>(
     runner: &mut Runner<'a>,
+    timed_as: &str,
     train: &[Prepared],
     splits: &[(PairSet, PairSet)],
     probe: &str,
@@ -492,10 +501,11 @@ fn fit_translator<'a>(
     let mut valid_parts = Vec::new();
     for (p, (tr, va)) in train.iter().zip(splits) {
         let all: Vec<Pair> = tr.pairs.iter().chain(&va.pairs).copied().collect();
-        let f = runner.features(probe, probe_params, &p.dataset, &all).map_err(|e| match runner.outcome(e) {
-            Outcome::NotApplicable(r) => Outcome::NotApplicable(format!("training set {}: {r}", p.dataset.name)),
-            o => o,
-        })?;
+        let f =
+            runner.features(timed_as, probe, probe_params, &p.dataset, &all).map_err(|e| match runner.outcome(e) {
+                Outcome::NotApplicable(r) => Outcome::NotApplicable(format!("training set {}: {r}", p.dataset.name)),
+                o => o,
+            })?;
         let n = tr.pairs.len();
         train_parts
             .push(LabeledFeatures { features: f.select_rows(&(0..n).collect::<Vec<_>>()), labels: tr.labels.clone() });
@@ -516,7 +526,7 @@ fn fit_translator<'a>(
     let (train_set, valid_set) = (stack(train_parts)?, stack(valid_parts)?);
     let start = Instant::now();
     let fitted = handle.fit(translator_params, &train_set, &valid_set).map_err(|e| runner.outcome(e.into()))?;
-    runner.timings.push((format!("fit {translator} on {probe}"), start.elapsed().as_secs_f64()));
+    runner.timings.push((format!("{timed_as}: fit"), start.elapsed().as_secs_f64()));
     for line in &fitted.log {
         runner.log.push(format!("{translator} on {probe}: {line}"));
     }
