@@ -147,7 +147,7 @@ pub struct DataSection {
     /// hESC/STRING, test on mESC/Lofgof, which exists only for mESC).
     #[serde(default)]
     pub train_network: Option<String>,
-    /// Datasets it is applied to zero-shot.
+    /// Datasets it is applied to zero-shot; none of them may be in `train`.
     pub test: Vec<String>,
     /// Negatives per positive (a number) or `"all"` non-edges.
     #[serde(default = "default_negatives")]
@@ -412,6 +412,13 @@ impl ResolvedWorkflow {
                     );
                 }
             }
+        }
+        // Leave-dataset-out: a tested dataset's own labels must not have trained the translator.
+        for name in workflow.data.test.iter().filter(|n| workflow.data.train.contains(n)) {
+            c.problem(
+                "data.test",
+                format!("{name:?} is also in data.train; leave-dataset-out tests only datasets not trained on"),
+            );
         }
         let negatives = match &workflow.data.negatives {
             toml::Value::String(s) if s == "all" => Negatives::All,

@@ -79,6 +79,17 @@ fn check_names_an_unknown_plugin_parameter() {
 }
 
 #[test]
+fn check_refuses_a_dataset_both_trained_and_tested_on() {
+    let text = workflow("model", "", "probe-vvp").replace("test = [\"mDC\"]", "test = [\"mDC\", \"hESC\"]");
+    let (ok, stderr) = check(&text);
+    assert!(!ok, "check must fail");
+    assert_eq!(
+        stderr.trim(),
+        "wf.toml: data.test: \"hESC\" is also in data.train; leave-dataset-out tests only datasets not trained on"
+    );
+}
+
+#[test]
 fn shipped_workflows_validate() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files: Vec<String> = std::fs::read_dir(repo.join("workflows"))
