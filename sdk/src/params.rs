@@ -40,6 +40,36 @@ impl fmt::Display for ParamValue {
     }
 }
 
+/// A list value as the component interface carries it: WIT lists are homogeneous, so a list is
+/// either all integers or all numbers. Host and guest both cross lists through [`NumberList::of`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NumberList {
+    Integers(Vec<i64>),
+    Numbers(Vec<f64>),
+}
+
+impl NumberList {
+    /// `items` as integers when there are some and all are, else as numbers with the integers
+    /// widened (an empty list is numbers). A list holding anything else cannot cross: refused
+    /// naming parameter `key`.
+    pub fn of(key: &str, items: &[ParamValue]) -> Result<NumberList> {
+        let integers: Option<Vec<i64>> =
+            items.iter().map(|v| if let ParamValue::Int(i) = v { Some(*i) } else { None }).collect();
+        if let Some(integers) = integers.filter(|i| !i.is_empty()) {
+            return Ok(NumberList::Integers(integers));
+        }
+        let numbers = items.iter().map(|v| match v {
+            ParamValue::Int(i) => Ok(*i as f64),
+            ParamValue::Float(x) => Ok(*x),
+            other => Err(Error::param(
+                key,
+                format!("a list holding {other} cannot cross the component interface (numbers only)"),
+            )),
+        });
+        Ok(NumberList::Numbers(numbers.collect::<Result<_>>()?))
+    }
+}
+
 /// The type a parameter accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ParamKind {
@@ -258,6 +288,23 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_lists_are_integers_only_when_every_item_is_one() {
+        use ParamValue::{Float, Int, List, Str};
+        assert_eq!(NumberList::of("k", &[Int(1), Int(-2)]).unwrap(), NumberList::Integers(vec![1, -2]));
+        assert_eq!(NumberList::of("k", &[Int(1), Float(2.5)]).unwrap(), NumberList::Numbers(vec![1.0, 2.5]));
+        assert_eq!(NumberList::of("k", &[Float(0.5)]).unwrap(), NumberList::Numbers(vec![0.5]));
+        assert_eq!(NumberList::of("k", &[]).unwrap(), NumberList::Numbers(vec![]));
+        for (items, shown) in [(vec![Int(1), Str("a".into())], "\"a\""), (vec![List(vec![Int(1)])], "[1]")] {
+            assert_eq!(
+                NumberList::of("layers", &items).unwrap_err().to_string(),
+                format!(
+                    "parameter `layers`: a list holding {shown} cannot cross the component interface (numbers only)"
+                )
+            );
+        }
+    }
 
     fn specs() -> Vec<ParamSpec> {
         vec![
