@@ -111,7 +111,11 @@ fn run_workflow(dir: &Path, text: &str, output: &str, force: bool) -> anyhow::Re
 }
 
 fn auprcs(report: &ugrn::report::Report) -> Vec<f64> {
-    report.table[0].1.iter().map(|cell| cell.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {cell}"))).collect()
+    report.table[0]
+        .1
+        .iter()
+        .map(|cell| cell.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {cell}")))
+        .collect()
 }
 
 #[test]
@@ -127,7 +131,15 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
         assert!((0.0..=1.0).contains(&v), "AUPRC {v}");
     }
     let out = dir.path().join("out");
-    for f in ["results.md", "results.csv", "results.json", "workflow.resolved.toml", "run.log", "plots/STRING_toyB_pr.svg", "plots/STRING_toyB_pr.png"] {
+    for f in [
+        "results.md",
+        "results.csv",
+        "results.json",
+        "workflow.resolved.toml",
+        "run.log",
+        "plots/STRING_toyB_pr.svg",
+        "plots/STRING_toyB_pr.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let ranked = std::fs::read_to_string(out.join("edges/STRING/toyB/GDT/rankedEdges.csv")).unwrap();
@@ -137,7 +149,8 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
     assert_eq!(lines.len(), 1 + 30);
     let weights: Vec<f32> = lines[1..].iter().map(|l| l.rsplit('\t').next().unwrap().parse().unwrap()).collect();
     assert!(weights.windows(2).all(|w| w[0] >= w[1]), "ranked best first");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["rows"][0]["pairs"]["positives"], 15);
     assert_eq!(json["rows"][0]["pairs"]["negatives"], 15);
     let resolved = std::fs::read_to_string(out.join("workflow.resolved.toml")).unwrap();
@@ -165,6 +178,53 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
     assert_eq!(auprcs(&report).len(), 5);
 }
 
+/// Two methods on one probe (different parameters, same translator) are timed apart, by method.
+#[test]
+fn two_methods_on_one_probe_have_their_own_timings() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let text = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", false);
+    let (head, _) = text.split_once("[[method]]").unwrap();
+    let text = format!(
+        r#"{head}
+[[method]]
+name = "Emb sum"
+probe = {{ plugin = "probe-emb", combine = "sum" }}
+translator = {{ plugin = "translator-mlp", hidden = [8], epochs = 5 }}
+
+[[method]]
+name = "Emb concat"
+probe = {{ plugin = "probe-emb", combine = "concat" }}
+translator = {{ plugin = "translator-mlp", hidden = [8], epochs = 5 }}
+"#
+    );
+    run_workflow(dir.path(), &text, "out", false).expect("run");
+    let out = dir.path().join("out");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let mut keys: Vec<&str> = json["timings_seconds"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "STRING / Emb concat: features toyA",
+            "STRING / Emb concat: features toyB",
+            "STRING / Emb concat: fit",
+            "STRING / Emb sum: features toyA",
+            "STRING / Emb sum: features toyB",
+            "STRING / Emb sum: fit",
+            "load backbone",
+            "total",
+        ]
+    );
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let (_, timings) = md.split_once("## Timings\n").unwrap();
+    assert_eq!(timings.lines().filter(|l| l.starts_with("- ")).count(), keys.len(), "{timings}");
+    for key in keys {
+        assert_eq!(timings.matches(&format!("- {key}: ")).count(), 1, "{key} in\n{timings}");
+    }
+}
+
 /// The Geneformer fixture with a symbol → Ensembl table, so the same GENE### datasets map to it.
 fn geneformer_with_symbols(dir: &Path) -> PathBuf {
     let src = geneformer_fixture();
@@ -188,14 +248,17 @@ fn the_same_workflow_runs_on_scgpt_and_geneformer() {
     let dir = tempfile::tempdir().unwrap();
     write_datasets(dir.path());
     let geneformer = geneformer_with_symbols(dir.path());
-    let scgpt = run_workflow(dir.path(), &workflow("backbone-scgpt", &scgpt_fixture(), "[16]", false), "out-scgpt", false)
-        .expect("scGPT run");
-    let gf = run_workflow(dir.path(), &workflow("backbone-geneformer", &geneformer, "[16]", false), "out-geneformer", false)
-        .expect("Geneformer run");
+    let scgpt =
+        run_workflow(dir.path(), &workflow("backbone-scgpt", &scgpt_fixture(), "[16]", false), "out-scgpt", false)
+            .expect("scGPT run");
+    let gf =
+        run_workflow(dir.path(), &workflow("backbone-geneformer", &geneformer, "[16]", false), "out-geneformer", false)
+            .expect("Geneformer run");
     assert_eq!(auprcs(&scgpt).len(), 4);
     assert_eq!(auprcs(&gf).len(), 4);
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap())
+            .unwrap();
     assert_eq!(json["model"]["family"], "geneformer");
 }
 
@@ -246,4 +309,16 @@ translator = {{ plugin = "translator-mlp", epochs = 5 }}
     assert!(notes.contains("Pert (origin): n/a: ") && notes.contains("mHSC-E"), "{notes}");
     assert!(notes.contains("Pert: n/a: training set hESC: "), "{notes}");
     assert!(notes.contains("expression"), "{notes}");
+
+    // Many of mHSC-E's genes are not in ugrn-mini's vocabulary: their edges are left out before
+    // negatives are drawn, so the test set stays balanced.
+    let out = dir.path().join("out");
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    let left_out = "ground-truth edges left out because a gene is not in the vocabulary";
+    assert!(log.lines().any(|l| l.starts_with("STRING / mHSC-E: ") && l.contains(left_out)), "{log}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let pairs = &json["rows"][0]["pairs"];
+    assert!(pairs["positives"].as_u64().unwrap() > 0, "{pairs}");
+    assert_eq!(pairs["positives"], pairs["negatives"], "{pairs}");
 }

@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
-use ugrn_sdk::{
-    Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
+use ugrn_sdk::{Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
 
 use crate::cache::{CacheKey, FeatureCache, Lookup, hex};
 use crate::data::{self, Dataset, PairSet};
@@ -112,12 +111,17 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// The table cell for a failed plugin call, remembering a sandbox stop.
+    /// The table cell for a failed plugin call: not applicable when the plugin says so (one
+    /// cell, not the run), else failed; a sandbox stop is remembered to end the run.
     fn outcome(&mut self, e: anyhow::Error) -> Outcome {
-        if let Some(stop @ ugrn_sdk::Error::Trap { .. }) = e.downcast_ref::<ugrn_sdk::Error>() {
-            self.stopped.get_or_insert_with(|| stop.clone());
+        match e.downcast_ref::<ugrn_sdk::Error>() {
+            Some(ugrn_sdk::Error::NotApplicable(reason)) => Outcome::NotApplicable(reason.clone()),
+            Some(stop @ ugrn_sdk::Error::Trap { .. }) => {
+                self.stopped.get_or_insert_with(|| stop.clone());
+                Outcome::Failed(format!("{e:#}"))
+            }
+            _ => Outcome::Failed(format!("{e:#}")),
         }
-        to_outcome(e)
     }
 
     /// Ends the run after a sandbox stop; the report's staging folder is dropped unwritten.
@@ -142,16 +146,16 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Loads a dataset and keeps the pairs whose genes are in the model's vocabulary.
+    /// Loads a dataset and samples its pairs among the genes in the model's vocabulary.
     fn prepare(&mut self, network: &str, name: &str) -> anyhow::Result<Prepared> {
         let wf = &self.workflow.workflow;
         let dataset = match wf.datasets.iter().find(|d| d.name == name) {
             Some(spec) => data::load_user_dataset(spec)?,
             None => data::BeelineSource { roots: wf.data.roots.clone() }.load(network, name, wf.data.size)?,
         };
-        let mut set = data::sample_pairs(&dataset, self.workflow.negatives, wf.run.seed);
-        let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
         let tokens = self.oracle.token_ids(&dataset.genes);
+        let set = data::sample_pairs(&dataset, self.workflow.negatives, wf.run.seed, |g| tokens[g].is_some());
+        let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
         let missing: Vec<&str> =
             dataset.genes.iter().zip(&tokens).filter(|(_, t)| t.is_none()).map(|(g, _)| g.as_str()).collect();
         if !missing.is_empty() {
@@ -163,9 +167,12 @@ impl<'a> Runner<'a> {
                 first.join(", ")
             ));
         }
-        let dropped = set.retain(|p| tokens[p.source].is_some() && tokens[p.target].is_some());
-        if dropped > 0 {
-            notes.push(format!("{dropped} pairs dropped because a gene is not in the vocabulary"));
+        let left_out = set.counts.edges_not_eligible;
+        if left_out > 0 {
+            notes.push(format!(
+                "{left_out} ground-truth edges left out because a gene is not in the vocabulary; \
+                 negatives are drawn among the genes that are"
+            ));
         }
         for n in &notes {
             self.note(format!("{network} / {name}: {n}"));
@@ -173,8 +180,17 @@ impl<'a> Runner<'a> {
         Ok(Prepared { dataset, set, notes })
     }
 
-    /// Features of `pairs`, from the cache when the same inputs were computed before.
-    fn features(&mut self, probe_name: &str, params: &ugrn_sdk::Params, dataset: &Dataset, pairs: &[Pair]) -> anyhow::Result<Features> {
+    /// Features of `pairs`, from the cache when the same inputs were computed before. A
+    /// computation is timed as `{timed_as}: features {dataset}`, `timed_as` naming the tested
+    /// network and the method (two methods may share a probe, and one run tests many networks).
+    fn features(
+        &mut self,
+        timed_as: &str,
+        probe_name: &str,
+        params: &ugrn_sdk::Params,
+        dataset: &Dataset,
+        pairs: &[Pair],
+    ) -> anyhow::Result<Features> {
         let probe = self.probe(probe_name)?;
         let info = probe.describe();
         let needs_expression = probe.needs_expression(params);
@@ -196,7 +212,11 @@ impl<'a> Runner<'a> {
         };
         match self.cache.get(&key) {
             Lookup::Hit(f) => {
-                self.note(format!("{probe_name} on {}: {} pairs from the feature cache, nothing recomputed", dataset.name, pairs.len()));
+                self.note(format!(
+                    "{probe_name} on {}: {} pairs from the feature cache, nothing recomputed",
+                    dataset.name,
+                    pairs.len()
+                ));
                 return Ok(f);
             }
             Lookup::Corrupt(reason) => self.note(format!("feature cache entry refused ({reason}); recomputing")),
@@ -204,18 +224,14 @@ impl<'a> Runner<'a> {
         }
         let start = Instant::now();
         let progress = crate::progress::Bar::new(self.quiet, &format!("{probe_name} {}", dataset.name), "pairs");
-        let request = ProbeRequest {
-            params,
-            dataset: dataset.view(),
-            pairs,
-        };
+        let request = ProbeRequest { params, dataset: dataset.view(), pairs };
         let features = probe.features(&request, &self.oracle, &progress)?;
         progress.finish();
         if features.values.rows != pairs.len() {
             bail!("{probe_name} returned {} rows for {} pairs", features.values.rows, pairs.len());
         }
         let secs = start.elapsed().as_secs_f64();
-        self.timings.push((format!("features {probe_name} {}", dataset.name), secs));
+        self.timings.push((format!("{timed_as}: features {}", dataset.name), secs));
         self.note(format!(
             "{probe_name} on {}: {} pairs in {secs:.1} s ({:.0} pairs/s)",
             dataset.name,
@@ -288,7 +304,9 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         }
         let train_genes: BTreeSet<&str> = train
             .iter()
-            .flat_map(|p| p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].as_str()))
+            .flat_map(|p| {
+                p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].as_str())
+            })
             .collect();
         let mut tests = Vec::new();
         for name in &wf.data.test {
@@ -298,7 +316,8 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                 let dropped = prepared.set.retain(|p| {
                     !train_genes.contains(genes[p.source].as_str()) && !train_genes.contains(genes[p.target].as_str())
                 });
-                let line = format!("{dropped} test pairs dropped: they use a gene seen in training (exclude_train_genes)");
+                let line =
+                    format!("{dropped} test pairs dropped: they use a gene seen in training (exclude_train_genes)");
                 runner.note(format!("{network} / {name}: {line}"));
                 prepared.notes.push(line);
             }
@@ -319,16 +338,26 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             .chain(workflow.methods.iter().filter(|(_, k)| matches!(k, MethodKind::Ensemble { .. })));
         for (method, kind) in ordered {
             runner.check_stopped()?;
+            let timed_as = format!("{network} / {method}");
             match kind {
                 MethodKind::Translated { probe, probe_params, translator, translator_params } => {
-                    let fitted = fit_translator(&mut runner, &train, &splits, probe, probe_params, translator, translator_params);
+                    let fitted = fit_translator(
+                        &mut runner,
+                        &timed_as,
+                        &train,
+                        &splits,
+                        probe,
+                        probe_params,
+                        translator,
+                        translator_params,
+                    );
                     for (t, test) in tests.iter().enumerate() {
                         if runner.stopped.is_some() {
                             break;
                         }
                         let result = fitted.as_ref().map_err(|e| e.clone()).and_then(|(state, handle)| {
                             let f = runner
-                                .features(probe, probe_params, &test.dataset, &test.set.pairs)
+                                .features(&timed_as, probe, probe_params, &test.dataset, &test.set.pairs)
                                 .map_err(|e| runner.outcome(e))?;
                             let scores =
                                 handle.predict(translator_params, state, &f).map_err(|e| runner.outcome(e.into()))?;
@@ -357,16 +386,21 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                         if runner.stopped.is_some() {
                             break;
                         }
-                        let outcome = match runner.features(probe, probe_params, &test.dataset, &test.set.pairs) {
-                            Ok(f) if f.values.cols == 1 => Outcome::Scores(
-                                f.values.data.iter().map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v }).collect(),
-                            ),
-                            Ok(f) => Outcome::NotApplicable(format!(
-                                "{probe} gives {} feature columns; a direct score needs exactly one",
-                                f.values.cols
-                            )),
-                            Err(e) => runner.outcome(e),
-                        };
+                        let outcome =
+                            match runner.features(&timed_as, probe, probe_params, &test.dataset, &test.set.pairs) {
+                                Ok(f) if f.values.cols == 1 => Outcome::Scores(
+                                    f.values
+                                        .data
+                                        .iter()
+                                        .map(|&v| if *score == DirectScore::AbsFeature { v.abs() } else { v })
+                                        .collect(),
+                                ),
+                                Ok(f) => Outcome::NotApplicable(format!(
+                                    "{probe} gives {} feature columns; a direct score needs exactly one",
+                                    f.values.cols
+                                )),
+                                Err(e) => runner.outcome(e),
+                            };
                         outcomes[t].insert(method.clone(), outcome);
                     }
                 }
@@ -379,7 +413,10 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                                 (0..n).map(|i| parts.iter().map(|p| p[i]).sum::<f32>() / parts.len() as f32).collect(),
                             )
                         } else {
-                            Outcome::NotApplicable(format!("needs every member ({}) to have scores", members.join(", ")))
+                            Outcome::NotApplicable(format!(
+                                "needs every member ({}) to have scores",
+                                members.join(", ")
+                            ))
                         };
                         outcomes[t].insert(method.clone(), outcome);
                     }
@@ -394,23 +431,33 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                     break;
                 }
                 let evaluated = match o {
-                    Outcome::Scores(scores) => match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
-                        Ok(e) => (Outcome::Scores(scores), Some(e)),
-                        Err(e) => {
-                            let outcome = match runner.outcome(e.into()) {
-                                Outcome::NotApplicable(reason) => Outcome::NotApplicable(format!("evaluation: {reason}")),
-                                Outcome::Failed(reason) => Outcome::Failed(format!("evaluation failed: {reason}")),
-                                other => other,
-                            };
-                            (outcome, None)
+                    Outcome::Scores(scores) => {
+                        match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
+                            Ok(e) => (Outcome::Scores(scores), Some(e)),
+                            Err(e) => {
+                                let outcome = match runner.outcome(e.into()) {
+                                    Outcome::NotApplicable(reason) => {
+                                        Outcome::NotApplicable(format!("evaluation: {reason}"))
+                                    }
+                                    Outcome::Failed(reason) => Outcome::Failed(format!("evaluation failed: {reason}")),
+                                    other => other,
+                                };
+                                (outcome, None)
+                            }
                         }
-                    },
+                    }
                     other => (other, None),
                 };
                 evaluations.insert(method, evaluated);
             }
             runner.check_stopped()?;
-            rows.push(Row { network: network.clone(), dataset: test.dataset, set: test.set, notes: test.notes, evaluations });
+            rows.push(Row {
+                network: network.clone(),
+                dataset: test.dataset,
+                set: test.set,
+                notes: test.notes,
+                evaluations,
+            });
         }
         for (p, (tr, va)) in train.iter().zip(&splits) {
             runner.log.push(format!(
@@ -427,18 +474,13 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
     writer.finish(workflow, registry, &info, methods, rows, runner.timings, runner.log)
 }
 
-/// A failure that makes one table cell not applicable rather than stopping the run.
-fn to_outcome(e: anyhow::Error) -> Outcome {
-    match e.downcast_ref::<ugrn_sdk::Error>() {
-        Some(ugrn_sdk::Error::NotApplicable(reason)) => Outcome::NotApplicable(reason.clone()),
-        _ => Outcome::Failed(format!("{e:#}")),
-    }
-}
-
 type Fitted<'a> = Result<(Vec<u8>, &'a dyn ugrn_sdk::Translator), Outcome>;
 
+/// Fits `translator` on the training datasets' features, timed as `{timed_as}: fit` (see
+/// [`Runner::features`]).
 fn fit_translator<'a>(
     runner: &mut Runner<'a>,
+    timed_as: &str,
     train: &[Prepared],
     splits: &[(PairSet, PairSet)],
     probe: &str,
@@ -446,7 +488,12 @@ fn fit_translator<'a>(
     translator: &str,
     translator_params: &ugrn_sdk::Params,
 ) -> Fitted<'a> {
-    let handle: &'a dyn ugrn_sdk::Translator = match &*runner.registry.require(translator, PluginKind::Translator).map_err(|e| Outcome::Failed(e.to_string()))?.handle {
+    let handle: &'a dyn ugrn_sdk::Translator = match &*runner
+        .registry
+        .require(translator, PluginKind::Translator)
+        .map_err(|e| Outcome::Failed(e.to_string()))?
+        .handle
+    {
         PluginHandle::Translator(t) => &**t,
         _ => return Err(Outcome::Failed(format!("plugin `{translator}` is not a translator"))),
     };
@@ -454,12 +501,14 @@ fn fit_translator<'a>(
     let mut valid_parts = Vec::new();
     for (p, (tr, va)) in train.iter().zip(splits) {
         let all: Vec<Pair> = tr.pairs.iter().chain(&va.pairs).copied().collect();
-        let f = runner.features(probe, probe_params, &p.dataset, &all).map_err(|e| match runner.outcome(e) {
-            Outcome::NotApplicable(r) => Outcome::NotApplicable(format!("training set {}: {r}", p.dataset.name)),
-            o => o,
-        })?;
+        let f =
+            runner.features(timed_as, probe, probe_params, &p.dataset, &all).map_err(|e| match runner.outcome(e) {
+                Outcome::NotApplicable(r) => Outcome::NotApplicable(format!("training set {}: {r}", p.dataset.name)),
+                o => o,
+            })?;
         let n = tr.pairs.len();
-        train_parts.push(LabeledFeatures { features: f.select_rows(&(0..n).collect::<Vec<_>>()), labels: tr.labels.clone() });
+        train_parts
+            .push(LabeledFeatures { features: f.select_rows(&(0..n).collect::<Vec<_>>()), labels: tr.labels.clone() });
         valid_parts.push(LabeledFeatures {
             features: f.select_rows(&(n..all.len()).collect::<Vec<_>>()),
             labels: va.labels.clone(),
@@ -476,10 +525,8 @@ fn fit_translator<'a>(
     };
     let (train_set, valid_set) = (stack(train_parts)?, stack(valid_parts)?);
     let start = Instant::now();
-    let fitted = handle
-        .fit(translator_params, &train_set, &valid_set)
-        .map_err(|e| runner.outcome(e.into()))?;
-    runner.timings.push((format!("fit {translator} on {probe}"), start.elapsed().as_secs_f64()));
+    let fitted = handle.fit(translator_params, &train_set, &valid_set).map_err(|e| runner.outcome(e.into()))?;
+    runner.timings.push((format!("{timed_as}: fit"), start.elapsed().as_secs_f64()));
     for line in &fitted.log {
         runner.log.push(format!("{translator} on {probe}: {line}"));
     }

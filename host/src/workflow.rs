@@ -147,7 +147,7 @@ pub struct DataSection {
     /// hESC/STRING, test on mESC/Lofgof, which exists only for mESC).
     #[serde(default)]
     pub train_network: Option<String>,
-    /// Datasets it is applied to zero-shot.
+    /// Datasets it is applied to zero-shot; none of them may be in `train`.
     pub test: Vec<String>,
     /// Negatives per positive (a number) or `"all"` non-edges.
     #[serde(default = "default_negatives")]
@@ -234,9 +234,8 @@ impl Workflow {
     /// the file, line and key.
     pub fn read(file: &Path) -> Result<Workflow, Problems> {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Problems(vec![Problem { file: name.clone(), key: "(file)".into(), reason: e.to_string() }])
-        })?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Problems(vec![Problem { file: name.clone(), key: "(file)".into(), reason: e.to_string() }]))?;
         Workflow::parse(&text, &name)
     }
 
@@ -249,11 +248,7 @@ impl Workflow {
                     format!("line {line}")
                 })
                 .unwrap_or_else(|| "(document)".into());
-            Problems(vec![Problem {
-                file: file.to_string(),
-                key: location,
-                reason: e.message().trim().to_string(),
-            }])
+            Problems(vec![Problem { file: file.to_string(), key: location, reason: e.message().trim().to_string() }])
         })
     }
 
@@ -358,8 +353,7 @@ impl ResolvedWorkflow {
         if !checkpoint.as_os_str().is_empty() {
             c.path_exists("backbone.checkpoint", &checkpoint);
         }
-        let backbone_params =
-            c.plugin_params("backbone", &backbone_table, PluginKind::Backbone).unwrap_or_default();
+        let backbone_params = c.plugin_params("backbone", &backbone_table, PluginKind::Backbone).unwrap_or_default();
 
         let device = workflow.run.device.as_str();
         let device_ok = device == "auto"
@@ -419,6 +413,13 @@ impl ResolvedWorkflow {
                 }
             }
         }
+        // Leave-dataset-out: a tested dataset's own labels must not have trained the translator.
+        for name in workflow.data.test.iter().filter(|n| workflow.data.train.contains(n)) {
+            c.problem(
+                "data.test",
+                format!("{name:?} is also in data.train; leave-dataset-out tests only datasets not trained on"),
+            );
+        }
         let negatives = match &workflow.data.negatives {
             toml::Value::String(s) if s == "all" => Negatives::All,
             toml::Value::Float(x) if *x > 0.0 => Negatives::Ratio(*x),
@@ -453,11 +454,13 @@ impl ResolvedWorkflow {
                 (Some(p), Some(t), None, true) => {
                     let probe_params = c.plugin_params(&format!("{key}.probe"), p, PluginKind::Probe);
                     let translator_params = c.plugin_params(&format!("{key}.translator"), t, PluginKind::Translator);
-                    probe_params.zip(translator_params).map(|(probe_params, translator_params)| MethodKind::Translated {
-                        probe: p.plugin.clone(),
-                        probe_params,
-                        translator: t.plugin.clone(),
-                        translator_params,
+                    probe_params.zip(translator_params).map(|(probe_params, translator_params)| {
+                        MethodKind::Translated {
+                            probe: p.plugin.clone(),
+                            probe_params,
+                            translator: t.plugin.clone(),
+                            translator_params,
+                        }
                     })
                 }
                 (Some(p), None, Some(score), true) => c

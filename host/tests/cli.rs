@@ -55,23 +55,37 @@ fn check_names_an_unknown_key_with_file_and_line() {
 fn check_names_an_unknown_plugin() {
     let (ok, stderr) = check(&workflow("model", "", "probe-vpp"));
     assert!(!ok, "check must fail");
-    assert!(stderr.contains("wf.toml: method[0] (VVP).probe.plugin: unknown probe plugin `probe-vpp` (available: "), "{stderr}");
+    assert!(
+        stderr.contains("wf.toml: method[0] (VVP).probe.plugin: unknown probe plugin `probe-vpp` (available: "),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_names_a_missing_file() {
     let (ok, stderr) = check(&workflow("no-such-model", "", "probe-vvp"));
     assert!(!ok, "check must fail");
-    assert!(stderr.contains("wf.toml: backbone.checkpoint: ") && stderr.contains("no-such-model does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("wf.toml: backbone.checkpoint: ") && stderr.contains("no-such-model does not exist"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_names_an_unknown_plugin_parameter() {
     let (ok, stderr) = check(&workflow("model", "", "probe-vvp\", backgrond = \"1"));
     assert!(!ok, "check must fail");
-    assert!(
-        stderr.contains("wf.toml: method[0] (VVP).probe.backgrond: unknown parameter (known: "),
-        "{stderr}"
+    assert!(stderr.contains("wf.toml: method[0] (VVP).probe.backgrond: unknown parameter (known: "), "{stderr}");
+}
+
+#[test]
+fn check_refuses_a_dataset_both_trained_and_tested_on() {
+    let text = workflow("model", "", "probe-vvp").replace("test = [\"mDC\"]", "test = [\"mDC\", \"hESC\"]");
+    let (ok, stderr) = check(&text);
+    assert!(!ok, "check must fail");
+    assert_eq!(
+        stderr.trim(),
+        "wf.toml: data.test: \"hESC\" is also in data.train; leave-dataset-out tests only datasets not trained on"
     );
 }
 

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
 use crate::params::{ParamSpec, Params};
 use crate::plugin::{
-    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PretrainRequest, Probe, ProbeRequest,
+    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PluginKind, PretrainRequest, Probe, ProbeRequest,
     Progress, Translator,
 };
 use crate::types::{Evaluation, Features, GeneSymbol, LabeledFeatures, Matrix, TokenId};
@@ -39,12 +39,13 @@ fn catch_or<T>(plugin: &str, fallback: T, f: impl FnOnce() -> T) -> T {
     })
 }
 
-fn described(plugin: &'static str, f: impl FnOnce() -> PluginInfo) -> PluginInfo {
+/// `f`'s description, or on a panic one that names the plugin and the `kind` it was exported as.
+fn described(plugin: &'static str, kind: PluginKind, f: impl FnOnce() -> PluginInfo) -> PluginInfo {
     catch_or(
         plugin,
         PluginInfo {
             name: plugin.to_string(),
-            kind: crate::plugin::PluginKind::Probe,
+            kind,
             version: "?".into(),
             description: "describe() panicked".into(),
             params: Vec::new(),
@@ -67,7 +68,7 @@ impl<T> Guarded<T> {
 
 impl<T: Probe> Probe for Guarded<T> {
     fn describe(&self) -> PluginInfo {
-        described(self.plugin, || self.inner.describe())
+        described(self.plugin, PluginKind::Probe, || self.inner.describe())
     }
     fn needs_expression(&self, params: &Params) -> bool {
         // A panic counts as "reads expression": the expression then enters the feature-cache key,
@@ -86,14 +87,9 @@ impl<T: Probe> Probe for Guarded<T> {
 
 impl<T: Translator> Translator for Guarded<T> {
     fn describe(&self) -> PluginInfo {
-        described(self.plugin, || self.inner.describe())
+        described(self.plugin, PluginKind::Translator, || self.inner.describe())
     }
-    fn fit(
-        &self,
-        params: &Params,
-        train: &LabeledFeatures,
-        validation: &LabeledFeatures,
-    ) -> Result<FittedTranslator> {
+    fn fit(&self, params: &Params, train: &LabeledFeatures, validation: &LabeledFeatures) -> Result<FittedTranslator> {
         catch(self.plugin, || self.inner.fit(params, train, validation))
     }
     fn predict(&self, params: &Params, state: &[u8], features: &Features) -> Result<Vec<f32>> {
@@ -103,7 +99,7 @@ impl<T: Translator> Translator for Guarded<T> {
 
 impl<T: Evaluator> Evaluator for Guarded<T> {
     fn describe(&self) -> PluginInfo {
-        described(self.plugin, || self.inner.describe())
+        described(self.plugin, PluginKind::Evaluator, || self.inner.describe())
     }
     fn evaluate(&self, params: &Params, scores: &[f32], labels: &[bool]) -> Result<Evaluation> {
         catch(self.plugin, || self.inner.evaluate(params, scores, labels))
@@ -112,13 +108,12 @@ impl<T: Evaluator> Evaluator for Guarded<T> {
 
 impl<T: Backbone> Backbone for Guarded<T> {
     fn describe(&self) -> PluginInfo {
-        described(self.plugin, || self.inner.describe())
+        described(self.plugin, PluginKind::Backbone, || self.inner.describe())
     }
     fn load(&self, request: &LoadRequest) -> Result<Box<dyn ModelOracle>> {
         let plugin = self.plugin;
-        catch(plugin, || self.inner.load(request)).map(|oracle| {
-            Box::new(GuardedOracle { plugin, inner: oracle }) as Box<dyn ModelOracle>
-        })
+        catch(plugin, || self.inner.load(request))
+            .map(|oracle| Box::new(GuardedOracle { plugin, inner: oracle }) as Box<dyn ModelOracle>)
     }
     fn pretrain_params(&self) -> Vec<ParamSpec> {
         catch_or(self.plugin, Vec::new(), || self.inner.pretrain_params())
@@ -158,5 +153,55 @@ impl ModelOracle for GuardedOracle {
     }
     fn bytes_per_cell(&self, genes: usize, pass: Pass) -> u64 {
         catch_or(self.plugin, u64::MAX, || self.inner.bytes_per_cell(genes, pass))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct PanickingTranslator;
+
+    impl Translator for PanickingTranslator {
+        fn describe(&self) -> PluginInfo {
+            panic!("no description")
+        }
+        fn fit(&self, _: &Params, _: &LabeledFeatures, _: &LabeledFeatures) -> Result<FittedTranslator> {
+            panic!("no fit")
+        }
+        fn predict(&self, _: &Params, _: &[u8], _: &Features) -> Result<Vec<f32>> {
+            panic!("no predict")
+        }
+    }
+
+    struct PanickingEvaluator;
+
+    impl Evaluator for PanickingEvaluator {
+        fn describe(&self) -> PluginInfo {
+            panic!("no description")
+        }
+        fn evaluate(&self, _: &Params, _: &[f32], _: &[bool]) -> Result<Evaluation> {
+            panic!("no evaluation")
+        }
+    }
+
+    fn fallback(name: &str, kind: PluginKind) -> PluginInfo {
+        PluginInfo {
+            name: name.into(),
+            kind,
+            version: "?".into(),
+            description: "describe() panicked".into(),
+            params: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_panicking_describe_keeps_the_plugin_kind() {
+        let translator = Guarded::new("translator-x", PanickingTranslator);
+        assert_eq!(translator.describe(), fallback("translator-x", PluginKind::Translator));
+        let evaluator = Guarded::new("evaluator-x", PanickingEvaluator);
+        assert_eq!(evaluator.describe(), fallback("evaluator-x", PluginKind::Evaluator));
+        let err = evaluator.evaluate(&Params::default(), &[], &[]).unwrap_err();
+        assert_eq!(err, Error::Panic { plugin: "evaluator-x".into(), message: "no evaluation".into() });
     }
 }

@@ -37,7 +37,7 @@ pub use declaration::{
 };
 pub use error::{Error, Result};
 pub use oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
-pub use params::{ParamKind, ParamSpec, ParamValue, Params};
+pub use params::{NumberList, ParamKind, ParamSpec, ParamValue, Params};
 pub use plugin::{
     Backbone, Corpus, Evaluator, FittedTranslator, LoadRequest, PretrainRequest, NoProgress, PluginInfo, PluginKind, Probe,
     ProbeRequest, Progress, Translator,

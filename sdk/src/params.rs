@@ -40,6 +40,36 @@ impl fmt::Display for ParamValue {
     }
 }
 
+/// A list value as the component interface carries it: WIT lists are homogeneous, so a list is
+/// either all integers or all numbers. Host and guest both cross lists through [`NumberList::of`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NumberList {
+    Integers(Vec<i64>),
+    Numbers(Vec<f64>),
+}
+
+impl NumberList {
+    /// `items` as integers when there are some and all are, else as numbers with the integers
+    /// widened (an empty list is numbers). A list holding anything else cannot cross: refused
+    /// naming parameter `key`.
+    pub fn of(key: &str, items: &[ParamValue]) -> Result<NumberList> {
+        let integers: Option<Vec<i64>> =
+            items.iter().map(|v| if let ParamValue::Int(i) = v { Some(*i) } else { None }).collect();
+        if let Some(integers) = integers.filter(|i| !i.is_empty()) {
+            return Ok(NumberList::Integers(integers));
+        }
+        let numbers = items.iter().map(|v| match v {
+            ParamValue::Int(i) => Ok(*i as f64),
+            ParamValue::Float(x) => Ok(*x),
+            other => Err(Error::param(
+                key,
+                format!("a list holding {other} cannot cross the component interface (numbers only)"),
+            )),
+        });
+        Ok(NumberList::Numbers(numbers.collect::<Result<_>>()?))
+    }
+}
+
 /// The type a parameter accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ParamKind {
@@ -130,10 +160,7 @@ impl ParamSpec {
                 if choices.contains(&s) {
                     Ok(ParamValue::Str(s))
                 } else {
-                    Err(Error::param(
-                        &self.name,
-                        format!("{s:?} is not one of {}", choices.join(", ")),
-                    ))
+                    Err(Error::param(&self.name, format!("{s:?} is not one of {}", choices.join(", "))))
                 }
             }
             (ParamKind::FloatList, ParamValue::List(items)) => items
@@ -185,9 +212,7 @@ impl Params {
 
     /// Defaults only.
     pub fn defaults(specs: &[ParamSpec]) -> Params {
-        Params {
-            values: specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect(),
-        }
+        Params { values: specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect() }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &ParamValue)> {
@@ -264,6 +289,23 @@ impl Params {
 mod tests {
     use super::*;
 
+    #[test]
+    fn number_lists_are_integers_only_when_every_item_is_one() {
+        use ParamValue::{Float, Int, List, Str};
+        assert_eq!(NumberList::of("k", &[Int(1), Int(-2)]).unwrap(), NumberList::Integers(vec![1, -2]));
+        assert_eq!(NumberList::of("k", &[Int(1), Float(2.5)]).unwrap(), NumberList::Numbers(vec![1.0, 2.5]));
+        assert_eq!(NumberList::of("k", &[Float(0.5)]).unwrap(), NumberList::Numbers(vec![0.5]));
+        assert_eq!(NumberList::of("k", &[]).unwrap(), NumberList::Numbers(vec![]));
+        for (items, shown) in [(vec![Int(1), Str("a".into())], "\"a\""), (vec![List(vec![Int(1)])], "[1]")] {
+            assert_eq!(
+                NumberList::of("layers", &items).unwrap_err().to_string(),
+                format!(
+                    "parameter `layers`: a list holding {shown} cannot cross the component interface (numbers only)"
+                )
+            );
+        }
+    }
+
     fn specs() -> Vec<ParamSpec> {
         vec![
             ParamSpec::float("background", 1.0, "background value"),
@@ -288,10 +330,7 @@ mod tests {
     fn unknown_key_is_named() {
         let given = BTreeMap::from([("backgrond".to_string(), ParamValue::Float(2.0))]);
         let err = Params::resolve(&specs(), given).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "parameter `backgrond`: unknown parameter (known: background, targets, context)"
-        );
+        assert_eq!(err.to_string(), "parameter `backgrond`: unknown parameter (known: background, targets, context)");
     }
 
     #[test]

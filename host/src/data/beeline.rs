@@ -291,7 +291,7 @@ mod tests {
         for dataset in BEELINE_DATASETS {
             let counts = ["STRING", "Non-Specific"].map(|network| {
                 let d = source.load(network, dataset, 500).unwrap();
-                let c = sample_pairs(&d, Negatives::Ratio(1.0), 0).counts;
+                let c = sample_pairs(&d, Negatives::Ratio(1.0), 0, |_| true).counts;
                 (c.candidates, c.positives)
             });
             table.push((dataset, counts[0], counts[1]));

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use ugrn_sdk::{DatasetView, Expression, GeneSymbol, Pair};
 
 pub use beeline::{BEELINE_DATASETS, BEELINE_NETWORKS, BEELINE_SIZES, BeelineSource};
-pub use pairs::{Negatives, PairCounts, PairSet, genes_of, sample_pairs, split_validation};
+pub use pairs::{Negatives, PairCounts, PairSet, sample_pairs, split_validation};
 pub use user::{UserDatasetSpec, load_user_dataset};
 
 /// One dataset, ready for pair sampling and probing.

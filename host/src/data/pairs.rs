@@ -1,12 +1,11 @@
 //! The labelled TF→gene pairs a method is trained and evaluated on.
 //!
 //! Candidates are every TF→gene pair inside the dataset's genes, self-pairs excluded. Every
-//! ground-truth edge among them is a positive; negatives are drawn uniformly without replacement
-//! from the other candidates. With one negative per positive a random scorer has AUPRC 0.5.
-use std::collections::BTreeSet;
-
+//! ground-truth edge among them whose genes are both eligible (e.g. in the model's vocabulary) is
+//! a positive; negatives are drawn uniformly without replacement from the other eligible
+//! candidates. With one negative per positive a random scorer has AUPRC 0.5.
 use serde::Serialize;
-use ugrn_sdk::{GeneSymbol, Pair};
+use ugrn_sdk::Pair;
 
 use super::Dataset;
 
@@ -23,14 +22,16 @@ pub enum Negatives {
 /// itself (and follow `retain` and `split_validation`); the other counts describe the dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct PairCounts {
-    /// TF→gene pairs inside the gene set, self-pairs excluded.
+    /// TF→gene pairs inside the gene set, self-pairs excluded, eligible or not.
     pub candidates: usize,
     pub positives: usize,
     pub negatives: usize,
-    /// Non-edge candidates there were to draw negatives from.
+    /// Eligible non-edge candidates there were to draw negatives from.
     pub non_edges: usize,
     /// Ground-truth edges that are no candidate (self-loops, or a source outside the TF list).
     pub edges_not_candidates: usize,
+    /// Candidate ground-truth edges left out because a gene of theirs is not eligible.
+    pub edges_not_eligible: usize,
 }
 
 /// Pairs sorted by source then target, with a label each (true = ground-truth edge).
@@ -100,25 +101,31 @@ impl SplitMix64 {
     }
 }
 
-/// Every positive and the requested negatives of `dataset`, sorted by (source, target).
-/// The same dataset, `negatives` and `seed` give the same set.
+/// Every positive and the requested negatives of `dataset` among pairs of genes `eligible`
+/// accepts (by index into `dataset.genes`), sorted by (source, target). Ineligible genes are
+/// left out before negatives are drawn, so the ratio holds among what is kept. The same dataset,
+/// `negatives`, `seed` and eligible genes give the same set; with every gene eligible, the set
+/// is the one drawn from the whole dataset.
 ///
 /// # Panics
 /// If a `Ratio` is negative or NaN (the workflow checks it before).
-pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64) -> PairSet {
+pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64, eligible: impl Fn(usize) -> bool) -> PairSet {
     let genes = dataset.genes.len();
     let mut is_tf = vec![false; genes];
     for &t in &dataset.tfs {
         is_tf[t] = true;
     }
-    let (positives, not_candidates): (Vec<Pair>, Vec<Pair>) =
+    let is_eligible: Vec<bool> = (0..genes).map(eligible).collect();
+    let (edges, not_candidates): (Vec<Pair>, Vec<Pair>) =
         dataset.edges.iter().partition(|e| e.source != e.target && is_tf[e.source]);
+    let (positives, not_eligible): (Vec<Pair>, Vec<Pair>) =
+        edges.iter().partition(|e| is_eligible[e.source] && is_eligible[e.target]);
     let candidates = dataset.tfs.len() * genes.saturating_sub(1);
-    let mut pool = Vec::with_capacity(candidates - positives.len());
-    for &source in &dataset.tfs {
-        for target in (0..genes).filter(|&t| t != source) {
+    let mut pool = Vec::with_capacity(candidates - edges.len());
+    for &source in dataset.tfs.iter().filter(|&&s| is_eligible[s]) {
+        for target in (0..genes).filter(|&t| t != source && is_eligible[t]) {
             let pair = Pair { source, target };
-            // `edges` is sorted, so `positives` is too.
+            // `dataset.edges` is sorted, so `positives` is too.
             if positives.binary_search(&pair).is_err() {
                 pool.push(pair);
             }
@@ -164,6 +171,7 @@ pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64) -> PairS
         negatives: pool.len(),
         non_edges,
         edges_not_candidates: not_candidates.len(),
+        edges_not_eligible: not_eligible.len(),
     };
     PairSet { pairs, labels, counts, notes }
 }
@@ -189,13 +197,10 @@ pub fn split_validation(set: &PairSet, fraction: f64, seed: u64) -> (PairSet, Pa
     (set.subset(&training), set.subset(&validation))
 }
 
-/// The genes the set's pairs touch, as sources or targets.
-pub fn genes_of(set: &PairSet, dataset: &Dataset) -> BTreeSet<GeneSymbol> {
-    set.pairs.iter().flat_map(|p| [p.source, p.target]).map(|g| dataset.genes[g].clone()).collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     /// Six genes, TFs 0 and 1: 10 candidates, 3 of them edges; plus a self-loop and an edge
@@ -217,8 +222,15 @@ mod tests {
 
     #[test]
     fn balanced_sampling_counts_and_labels() {
-        let set = sample_pairs(&dataset(), Negatives::Ratio(1.0), 7);
-        let counts = PairCounts { candidates: 10, positives: 3, negatives: 3, non_edges: 7, edges_not_candidates: 2 };
+        let set = sample_pairs(&dataset(), Negatives::Ratio(1.0), 7, |_| true);
+        let counts = PairCounts {
+            candidates: 10,
+            positives: 3,
+            negatives: 3,
+            non_edges: 7,
+            edges_not_candidates: 2,
+            edges_not_eligible: 0,
+        };
         assert_eq!(set.counts, counts);
         assert_eq!(set.pairs.len(), 6);
         let positives: Vec<Pair> = set.pairs.iter().zip(&set.labels).filter(|(_, l)| **l).map(|(p, _)| *p).collect();
@@ -240,9 +252,10 @@ mod tests {
     #[test]
     fn sampling_is_deterministic_per_seed_and_varies_across_seeds() {
         let d = dataset();
-        let a = sample_pairs(&d, Negatives::Ratio(1.0), 1);
-        assert_eq!(a, sample_pairs(&d, Negatives::Ratio(1.0), 1));
-        let distinct: BTreeSet<Vec<Pair>> = (0..20).map(|s| sample_pairs(&d, Negatives::Ratio(1.0), s).pairs).collect();
+        let a = sample_pairs(&d, Negatives::Ratio(1.0), 1, |_| true);
+        assert_eq!(a, sample_pairs(&d, Negatives::Ratio(1.0), 1, |_| true));
+        let distinct: BTreeSet<Vec<Pair>> =
+            (0..20).map(|s| sample_pairs(&d, Negatives::Ratio(1.0), s, |_| true).pairs).collect();
         assert!(distinct.len() > 5, "only {} different samples from 20 seeds", distinct.len());
     }
 
@@ -253,7 +266,7 @@ mod tests {
         let mut drawn = std::collections::BTreeMap::<Pair, usize>::new();
         let runs = 7000;
         for seed in 0..runs {
-            let set = sample_pairs(&d, Negatives::Ratio(1.0), seed);
+            let set = sample_pairs(&d, Negatives::Ratio(1.0), seed, |_| true);
             for (p, _) in set.pairs.iter().zip(&set.labels).filter(|(_, l)| !**l) {
                 *drawn.entry(*p).or_default() += 1;
             }
@@ -265,14 +278,53 @@ mod tests {
     }
 
     #[test]
+    fn ineligible_genes_are_left_out_before_negatives_are_drawn() {
+        // Gene F (5) ineligible: TF 1 → F (an edge) is left out, and the eligible candidates are
+        // TF 0 → B, C, D, E and TF 1 → A, C, D, E, of which 0 → C and 1 → A are edges, so 6
+        // non-edges remain to draw from.
+        let d = dataset();
+        for seed in 0..50 {
+            let set = sample_pairs(&d, Negatives::Ratio(1.0), seed, |g| g != 5);
+            let counts = PairCounts {
+                candidates: 10,
+                positives: 2,
+                negatives: 2,
+                non_edges: 6,
+                edges_not_candidates: 2,
+                edges_not_eligible: 1,
+            };
+            assert_eq!(set.counts, counts);
+            assert_eq!(set.labels.iter().filter(|&&l| l).count(), 2);
+            assert_eq!(set.labels.iter().filter(|&&l| !l).count(), 2);
+            assert!(set.pairs.iter().all(|p| p.source != 5 && p.target != 5), "{:?}", set.pairs);
+            let positives: Vec<Pair> =
+                set.pairs.iter().zip(&set.labels).filter(|(_, l)| **l).map(|(p, _)| *p).collect();
+            assert_eq!(positives, vec![Pair { source: 0, target: 2 }, Pair { source: 1, target: 0 }]);
+        }
+        // An ineligible TF takes all its pairs along: only TF 1 → C, D, E remain, none an edge.
+        let all = sample_pairs(&d, Negatives::All, 0, |g| g != 0 && g != 5);
+        let counts = PairCounts {
+            candidates: 10,
+            positives: 0,
+            negatives: 3,
+            non_edges: 3,
+            edges_not_candidates: 2,
+            edges_not_eligible: 3,
+        };
+        assert_eq!(all.counts, counts);
+        let pair = |source, target| Pair { source, target };
+        assert_eq!(all.pairs, vec![pair(1, 2), pair(1, 3), pair(1, 4)]);
+    }
+
+    #[test]
     fn ratio_all_and_shortfall() {
         let d = dataset();
-        assert_eq!(sample_pairs(&d, Negatives::Ratio(2.0), 0).counts.negatives, 6);
-        assert_eq!(sample_pairs(&d, Negatives::Ratio(0.5), 0).counts.negatives, 2);
-        let all = sample_pairs(&d, Negatives::All, 0);
+        assert_eq!(sample_pairs(&d, Negatives::Ratio(2.0), 0, |_| true).counts.negatives, 6);
+        assert_eq!(sample_pairs(&d, Negatives::Ratio(0.5), 0, |_| true).counts.negatives, 2);
+        let all = sample_pairs(&d, Negatives::All, 0, |_| true);
         assert_eq!((all.counts.negatives, all.pairs.len()), (7, 10));
         assert_eq!(all.notes.len(), 1);
-        let short = sample_pairs(&d, Negatives::Ratio(3.0), 0);
+        let short = sample_pairs(&d, Negatives::Ratio(3.0), 0, |_| true);
         assert_eq!(short.counts.negatives, 7);
         assert_eq!(short.notes[1], "only 7 non-edge candidates for the 9 negatives a ratio of 3 asks: all taken");
     }
@@ -280,7 +332,7 @@ mod tests {
     #[test]
     fn validation_split_is_stratified_and_deterministic() {
         let d = Dataset { tfs: vec![0, 1, 2, 3, 4, 5], ..dataset() };
-        let set = sample_pairs(&d, Negatives::Ratio(2.0), 3);
+        let set = sample_pairs(&d, Negatives::Ratio(2.0), 3, |_| true);
         assert_eq!((set.counts.positives, set.counts.negatives), (4, 8));
         let (train, validation) = split_validation(&set, 0.25, 9);
         assert_eq!((validation.counts.positives, validation.counts.negatives), (1, 2));
@@ -299,22 +351,13 @@ mod tests {
     #[test]
     fn retain_drops_and_recounts() {
         let d = dataset();
-        let mut set = sample_pairs(&d, Negatives::All, 0);
+        let mut set = sample_pairs(&d, Negatives::All, 0, |_| true);
         let dropped = set.retain(|p| p.target != 0);
         // Only TF 1 → gene 0 (an edge) goes: TF 0 has no self-pair to lose.
         assert_eq!(dropped, 1);
         assert_eq!((set.counts.positives, set.counts.negatives), (2, 7));
         assert_eq!(set.pairs.len(), set.labels.len());
         assert!(set.pairs.iter().all(|p| p.target != 0));
-    }
-
-    #[test]
-    fn genes_of_lists_sources_and_targets() {
-        let d = dataset();
-        let mut set = sample_pairs(&d, Negatives::All, 0);
-        set.retain(|p| p.source == 1 && p.target >= 4);
-        let genes: Vec<String> = genes_of(&set, &d).into_iter().collect();
-        assert_eq!(genes, vec!["B", "E", "F"]);
     }
 
     #[test]

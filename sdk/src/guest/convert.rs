@@ -2,7 +2,7 @@
 //! are checked by the SDK constructors (a matrix of the wrong length is `Error::Invalid`).
 use super::wit;
 use crate::error::{Error, Result};
-use crate::params::{ParamKind, ParamSpec, ParamValue};
+use crate::params::{NumberList, ParamKind, ParamSpec, ParamValue};
 use crate::plugin::{FittedTranslator, PluginInfo};
 use crate::types::{Curve, Evaluation, Expression, Features, LabeledFeatures, Matrix, Metric, Pair};
 
@@ -51,38 +51,17 @@ impl From<wit::ParamValue> for ParamValue {
     }
 }
 
-/// The WIT form of parameter `key`'s value. WIT lists are homogeneous: a list of integers stays
-/// integers, a list of integers and floats becomes numbers, an empty list is `numbers([])`, and
-/// any other list is refused naming `key`.
+/// The WIT form of parameter `key`'s value; lists cross as [`NumberList::of`] says.
 pub(super) fn wit_param_value(key: &str, value: &ParamValue) -> Result<wit::ParamValue> {
     Ok(match value {
         ParamValue::Bool(b) => wit::ParamValue::Boolean(*b),
         ParamValue::Int(i) => wit::ParamValue::Integer(*i),
         ParamValue::Float(x) => wit::ParamValue::Number(*x),
         ParamValue::Str(s) => wit::ParamValue::Text(s.clone()),
-        ParamValue::List(items) => {
-            let integers: Option<Vec<i64>> =
-                items.iter().map(|v| if let ParamValue::Int(i) = v { Some(*i) } else { None }).collect();
-            let numbers = || -> Option<Vec<f64>> {
-                items
-                    .iter()
-                    .map(|v| match v {
-                        ParamValue::Int(i) => Some(*i as f64),
-                        ParamValue::Float(x) => Some(*x),
-                        _ => None,
-                    })
-                    .collect()
-            };
-            match integers {
-                Some(integers) if !integers.is_empty() => wit::ParamValue::Integers(integers),
-                _ => wit::ParamValue::Numbers(numbers().ok_or_else(|| {
-                    Error::param(
-                        key,
-                        format!("{value} cannot cross to the host: a list holds only integers or only numbers"),
-                    )
-                })?),
-            }
-        }
+        ParamValue::List(items) => match NumberList::of(key, items)? {
+            NumberList::Integers(integers) => wit::ParamValue::Integers(integers),
+            NumberList::Numbers(numbers) => wit::ParamValue::Numbers(numbers),
+        },
     })
 }
 

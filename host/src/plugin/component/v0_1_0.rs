@@ -42,24 +42,10 @@ pub fn param_value(key: &str, v: &sdk::ParamValue) -> sdk::Result<wit::ParamValu
         P::Int(i) => wit::ParamValue::Integer(*i),
         P::Float(x) => wit::ParamValue::Number(*x),
         P::Str(s) => wit::ParamValue::Text(s.clone()),
-        P::List(items) if !items.is_empty() && items.iter().all(|i| matches!(i, P::Int(_))) => {
-            wit::ParamValue::Integers(
-                items.iter().filter_map(|i| if let P::Int(i) = i { Some(*i) } else { None }).collect(),
-            )
-        }
-        P::List(items) => wit::ParamValue::Numbers(
-            items
-                .iter()
-                .map(|i| match i {
-                    P::Int(i) => Ok(*i as f64),
-                    P::Float(x) => Ok(*x),
-                    other => Err(sdk::Error::param(
-                        key,
-                        format!("a list holding {other} cannot cross the component interface (numbers only)"),
-                    )),
-                })
-                .collect::<sdk::Result<_>>()?,
-        ),
+        P::List(items) => match sdk::NumberList::of(key, items)? {
+            sdk::NumberList::Integers(integers) => wit::ParamValue::Integers(integers),
+            sdk::NumberList::Numbers(numbers) => wit::ParamValue::Numbers(numbers),
+        },
     })
 }
 
