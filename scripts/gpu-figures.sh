@@ -9,9 +9,14 @@
 #   quickstart/            workflows/quickstart.toml on cuda:0 (the embedded ugrn-mini)
 #   summary.txt            each step's exit status
 # A failing step is recorded and the next one still runs; the script exits non-zero if any did.
+# Further arguments pick steps (devices, tests, oracle, gdt, quickstart; default all), so a
+# machine with a per-command time limit can take them in several calls.
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$(mkdir -p "${1:-gpu-figures}" && cd "${1:-gpu-figures}" && pwd)"
+shift || true
+steps=" ${*:-devices tests oracle gdt quickstart} "
+wanted() { [[ "$steps" == *" $1 "* ]]; }
 
 # CUDA 13's runtime and cuBLAS from pip (PyTorch's cu130 wheels), where the system has none.
 if lib="$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))' 2>/dev/null)"; then
@@ -33,26 +38,37 @@ step() {
     [ "$status" -eq 0 ] || failed=1
 }
 
-: >"$out/summary.txt"
+touch "$out/summary.txt"
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
-step devices devices.txt "$bundle/bin/ugrn" --plugins "$bundle/plugins" devices
-for test in "$bundle"/tests/*; do
-    step "$(basename "$test")" "test-$(basename "$test").txt" "$test" --test-threads 1
-done
-for dtype in f32 bf16; do
-    step "scgpt bench $dtype" "scgpt-$dtype.md" "$bundle/benches/backbone-scgpt-scgpt" --device cuda:0 --dtype "$dtype"
-done
-# The host's batch budget: 80% of the GPU's free memory.
-free_mib="$(nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)"
-budget=$(( ${free_mib:-1280} * 8 / 10 ))
-for dtype in f32 bf16; do
-    step "gdt every hESC source $dtype" "gdt-$dtype.md" "$bundle/benches/probe-vvp-probes" --model whole-human \
-        --contexts dataset --pairs all --probes gdt --runs 3 --device cuda:0 --dtype "$dtype" --budget-mib "$budget"
-done
-# Beside the original, so its relative paths still hold.
-workflow=workflows/quickstart-cuda0.toml
-sed -e 's/^device = "cpu"/device = "cuda:0"/' workflows/quickstart.toml >"$workflow"
-step "quickstart on cuda:0" quickstart.txt "$bundle/bin/ugrn" --plugins "$bundle/plugins" run "$workflow" \
-    --output "$out/quickstart" --force
-rm -f "$workflow"
+if wanted devices; then
+    step devices devices.txt "$bundle/bin/ugrn" --plugins "$bundle/plugins" devices
+fi
+if wanted tests; then
+    for test in "$bundle"/tests/*; do
+        step "$(basename "$test")" "test-$(basename "$test").txt" "$test" --test-threads 1
+    done
+fi
+if wanted oracle; then
+    for dtype in f32 bf16; do
+        step "scgpt bench $dtype" "scgpt-$dtype.md" "$bundle/benches/backbone-scgpt-scgpt" --device cuda:0 \
+            --dtype "$dtype"
+    done
+fi
+if wanted gdt; then
+    # The host's batch budget: 80% of the GPU's free memory.
+    free_mib="$(nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)"
+    budget=$(( ${free_mib:-1280} * 8 / 10 ))
+    for dtype in f32 bf16; do
+        step "gdt every hESC source $dtype" "gdt-$dtype.md" "$bundle/benches/probe-vvp-probes" --model whole-human \
+            --contexts dataset --pairs all --probes gdt --runs 3 --device cuda:0 --dtype "$dtype" --budget-mib "$budget"
+    done
+fi
+if wanted quickstart; then
+    # Beside the original, so its relative paths still hold.
+    workflow=workflows/quickstart-cuda0.toml
+    sed -e 's/^device = "cpu"/device = "cuda:0"/' workflows/quickstart.toml >"$workflow"
+    step "quickstart on cuda:0" quickstart.txt "$bundle/bin/ugrn" --plugins "$bundle/plugins" run "$workflow" \
+        --output "$out/quickstart" --force
+    rm -f "$workflow"
+fi
 exit $failed
