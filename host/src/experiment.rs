@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
-use ugrn_sdk::{Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest};
+use ugrn_sdk::{
+    DatasetView, Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest,
+};
 
 use crate::cache::{CacheKey, FeatureCache, Lookup, hex};
 use crate::data::{self, Dataset, PairSet};
@@ -224,7 +226,11 @@ impl<'a> Runner<'a> {
         }
         let start = Instant::now();
         let progress = crate::progress::Bar::new(self.quiet, &format!("{probe_name} {}", dataset.name), "pairs");
-        let request = ProbeRequest { params, dataset: dataset.view(), pairs };
+        // The matrix goes only to probes that read it, as the cache key assumes; a component is
+        // then sent it without being asked again.
+        let view = dataset.view();
+        let view = DatasetView { expression: view.expression.filter(|_| needs_expression), ..view };
+        let request = ProbeRequest { params, dataset: view, pairs };
         let features = probe.features(&request, &self.oracle, &progress)?;
         progress.finish();
         if features.values.rows != pairs.len() {

@@ -120,7 +120,7 @@ pub struct ProbeRequest<'a> {
 pub trait Probe: Send + Sync {
     fn describe(&self) -> PluginInfo;
     /// Whether the probe reads real expression (the host reports it as not applicable on
-    /// datasets without a matrix instead of calling it).
+    /// datasets without a matrix instead of calling it, and hands a probe that says no none).
     fn needs_expression(&self, params: &Params) -> bool;
     fn features(
         &self,

@@ -358,8 +358,8 @@ impl Probe for ComponentProbe {
         progress: &dyn Progress,
     ) -> sdk::Result<Features> {
         let p = &self.0;
-        // The expression matrix can be large: it crosses only to probes that read it.
-        let wit_request = v0_1_0::probe_request(request, self.needs_expression(request.params))?;
+        // The host hands the expression matrix only to probes that read it (`Runner::features`).
+        let wit_request = v0_1_0::probe_request(request)?;
         let mut store = p.runtime.store();
         // SAFETY: the references are only reachable through `store` (`Session::oracle` hands out
         // borrows of the store, never the 'static references), which is created above and dropped

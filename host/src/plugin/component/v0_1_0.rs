@@ -143,8 +143,8 @@ pub fn labeled_features(f: &sdk::LabeledFeatures) -> sdk::Result<wit::LabeledFea
 }
 
 /// The request as the component sees it; the expression matrix only when `with_expression`.
-pub fn probe_request(r: &sdk::ProbeRequest<'_>, with_expression: bool) -> sdk::Result<wit::ProbeRequest> {
-    let expression = match r.dataset.expression.filter(|_| with_expression) {
+pub fn probe_request(r: &sdk::ProbeRequest<'_>) -> sdk::Result<wit::ProbeRequest> {
+    let expression = match r.dataset.expression {
         Some(e) => Some(wit::Expression { cell_names: e.cell_names.clone(), values: matrix(&e.values)? }),
         None => None,
     };
