@@ -84,10 +84,7 @@ fn panic_in_plugin_becomes_an_error_naming_it_and_the_plugin_stays_usable() {
         probe.features(&ProbeRequest { params: &params, dataset, pairs: &pairs }, &NoOracle, &NoProgress)
     };
     let err = run(true).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "plugin `ugrntest-panicking-probe` panicked: deliberate panic for pair count 1"
-    );
+    assert_eq!(err.to_string(), "plugin `ugrntest-panicking-probe` panicked: deliberate panic for pair count 1");
     let features = run(false).expect("the plugin answers after a panic");
     assert_eq!(features.columns, vec!["zero".to_string()]);
     assert_eq!(features.values.rows, 1);

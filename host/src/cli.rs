@@ -53,7 +53,9 @@ pub enum Command {
     },
     /// Pretrain a backbone (scGPT's masked-value objective) on expression matrices and write a
     /// checkpoint the backbone loads unchanged.
-    #[command(after_help = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=6 --set seed=0\n  ugrn pretrain --output my-model --expression cells.csv.gz --resume")]
+    #[command(
+        after_help = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=6 --set seed=0\n  ugrn pretrain --output my-model --expression cells.csv.gz --resume"
+    )]
     Pretrain {
         /// Backbone plugin that trains.
         #[arg(long, default_value = "backbone-scgpt")]
@@ -89,7 +91,8 @@ pub fn init_logging(quiet: bool) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 /// The plugin search path: workflow folders first, then `--plugins`, `UGRN_PLUGIN_PATH`, and
@@ -182,7 +185,8 @@ pub fn list_plugins(registry: &Registry) -> String {
     for p in registry.plugins() {
         any = true;
         let i = &p.info;
-        let _ = writeln!(out, "{} ({}) {}\n  file: {}\n  {}", i.name, i.kind, i.version, p.file.display(), i.description);
+        let _ =
+            writeln!(out, "{} ({}) {}\n  file: {}\n  {}", i.name, i.kind, i.version, p.file.display(), i.description);
         if i.params.is_empty() {
             let _ = writeln!(out, "  parameters: none");
         } else {

@@ -49,7 +49,12 @@ pub fn list() -> Result<Vec<Gpu>, NoGpu> {
         let context = CudaContext::new(ordinal).map_err(driver)?;
         context.bind_to_thread().map_err(driver)?;
         let (free, total) = result::mem_get_info().map_err(driver)?;
-        gpus.push(Gpu { ordinal, name: context.name().map_err(driver)?, total_bytes: total as u64, free_bytes: free as u64 });
+        gpus.push(Gpu {
+            ordinal,
+            name: context.name().map_err(driver)?,
+            total_bytes: total as u64,
+            free_bytes: free as u64,
+        });
     }
     Ok(gpus)
 }
@@ -57,7 +62,11 @@ pub fn list() -> Result<Vec<Gpu>, NoGpu> {
 /// The text `ugrn devices` prints.
 pub fn describe() -> String {
     let gpu_build = cfg!(feature = "cuda");
-    let build = if gpu_build { "this build has CUDA support" } else { "this build is CPU-only (rebuild with scripts/build-cuda.sh for GPUs)" };
+    let build = if gpu_build {
+        "this build has CUDA support"
+    } else {
+        "this build is CPU-only (rebuild with scripts/build-cuda.sh for GPUs)"
+    };
     match list() {
         Ok(gpus) => {
             let mut s = format!("{build}\n");

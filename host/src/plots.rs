@@ -31,7 +31,11 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn draw<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, title: &str, series: &[Series<'_>]) -> Result<(), String>
+fn draw<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series<'_>],
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {

@@ -87,12 +87,10 @@ pub fn run(registry: &Registry, options: &PretrainOptions) -> anyhow::Result<Vec
     if specs.is_empty() {
         bail!("backbone `{}` cannot pretrain", options.backbone);
     }
-    let params = Params::resolve(&specs, parse_settings(&options.settings)?).map_err(|e| anyhow::anyhow!("--set: {e}"))?;
-    let mut corpora = if options.expression_files.is_empty() {
-        beeline_corpora(&options.data_roots)
-    } else {
-        Vec::new()
-    };
+    let params =
+        Params::resolve(&specs, parse_settings(&options.settings)?).map_err(|e| anyhow::anyhow!("--set: {e}"))?;
+    let mut corpora =
+        if options.expression_files.is_empty() { beeline_corpora(&options.data_roots) } else { Vec::new() };
     for f in &options.expression_files {
         corpora.push(file_corpus(f).with_context(|| format!("reading {}", f.display()))?);
     }
@@ -101,7 +99,13 @@ pub fn run(registry: &Registry, options: &PretrainOptions) -> anyhow::Result<Vec
         bail!("no expression matrix found in {} (pass --expression FILE)", roots.join(", "));
     }
     for c in &corpora {
-        let line = format!("corpus {}: {} genes × {} cells from {}", c.name, c.genes.len(), c.expression.values.cols, c.source);
+        let line = format!(
+            "corpus {}: {} genes × {} cells from {}",
+            c.name,
+            c.genes.len(),
+            c.expression.values.cols,
+            c.source
+        );
         tracing::info!("{line}");
     }
     let views: Vec<Corpus<'_>> =
@@ -109,7 +113,10 @@ pub fn run(registry: &Registry, options: &PretrainOptions) -> anyhow::Result<Vec
     std::fs::create_dir_all(&options.output).with_context(|| format!("creating {}", options.output.display()))?;
     let progress = crate::progress::Bar::new(options.quiet, "pretrain", "steps");
     let log = backbone
-        .pretrain(&PretrainRequest { params: &params, corpora: &views, output: &options.output, resume: options.resume }, &progress)
+        .pretrain(
+            &PretrainRequest { params: &params, corpora: &views, output: &options.output, resume: options.resume },
+            &progress,
+        )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     progress.finish();
     Ok(log)

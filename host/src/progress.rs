@@ -10,7 +10,9 @@ impl Bar {
         let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
         let template = format!("{{prefix:28}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{per_sec}}  eta {{eta}}  {{msg}}");
         bar.set_style(
-            ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         bar.set_prefix(message.to_string());
         Bar(bar)

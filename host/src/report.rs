@@ -128,7 +128,8 @@ impl ReportWriter {
                     }
                 };
                 cells.push(cell);
-                let mut record = vec![row.network.clone(), row.dataset.name.clone(), method.clone(), status.to_string()];
+                let mut record =
+                    vec![row.network.clone(), row.dataset.name.clone(), method.clone(), status.to_string()];
                 for m in METRICS {
                     record.push(evaluation.and_then(|e| e.metric(m)).map(|v| v.to_string()).unwrap_or_default());
                 }
@@ -143,7 +144,12 @@ impl ReportWriter {
                     }),
                 );
                 if let Some((Outcome::Scores(scores), _)) = row.evaluations.get(method) {
-                    write_ranked_edges(&dir.join("edges").join(slug(&row.network)).join(slug(&row.dataset.name)), method, row, scores)?;
+                    write_ranked_edges(
+                        &dir.join("edges").join(slug(&row.network)).join(slug(&row.dataset.name)),
+                        method,
+                        row,
+                        scores,
+                    )?;
                 }
             }
             let curves: Vec<(&str, &[(f64, f64)])> = methods

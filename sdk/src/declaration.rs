@@ -23,17 +23,14 @@ pub const RUSTC_VERSION: &str = env!("UGRN_RUSTC_VERSION");
 pub const DECLARATION_SYMBOL: &[u8] = b"UGRN_PLUGIN_DECLARATION\0";
 
 #[doc(hidden)]
-pub const SDK_VERSION_C: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("UGRN_SDK_VERSION"), "\0").as_bytes(),
-) {
+pub const SDK_VERSION_C: &CStr = match CStr::from_bytes_with_nul(concat!(env!("UGRN_SDK_VERSION"), "\0").as_bytes()) {
     Ok(s) => s,
     Err(_) => panic!("SDK version contains a NUL byte"),
 };
 
 #[doc(hidden)]
-pub const RUSTC_VERSION_C: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("UGRN_RUSTC_VERSION"), "\0").as_bytes(),
-) {
+pub const RUSTC_VERSION_C: &CStr = match CStr::from_bytes_with_nul(concat!(env!("UGRN_RUSTC_VERSION"), "\0").as_bytes())
+{
     Ok(s) => s,
     Err(_) => panic!("rustc version contains a NUL byte"),
 };

@@ -32,19 +32,18 @@ mod types;
 pub mod virtual_cell;
 
 pub use declaration::{
-    ABI_VERSION, DECLARATION_SYMBOL, PluginDeclaration, PluginObject, RUSTC_VERSION,
-    RUSTC_VERSION_C, SDK_VERSION, SDK_VERSION_C,
+    ABI_VERSION, DECLARATION_SYMBOL, PluginDeclaration, PluginObject, RUSTC_VERSION, RUSTC_VERSION_C, SDK_VERSION,
+    SDK_VERSION_C,
 };
 pub use error::{Error, Result};
 pub use oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
 pub use params::{NumberList, ParamKind, ParamSpec, ParamValue, Params};
 pub use plugin::{
-    Backbone, Corpus, Evaluator, FittedTranslator, LoadRequest, PretrainRequest, NoProgress, PluginInfo, PluginKind, Probe,
-    ProbeRequest, Progress, Translator,
+    Backbone, Corpus, Evaluator, FittedTranslator, LoadRequest, NoProgress, PluginInfo, PluginKind, PretrainRequest,
+    Probe, ProbeRequest, Progress, Translator,
 };
 pub use types::{
-    Curve, DatasetView, Evaluation, Expression, Features, GeneSymbol, LabeledFeatures, Matrix,
-    Metric, Pair, TokenId,
+    Curve, DatasetView, Evaluation, Expression, Features, GeneSymbol, LabeledFeatures, Matrix, Metric, Pair, TokenId,
 };
 
 /// Exports the declaration of a native plugin whose object `$make` builds. Use the per-kind
@@ -73,9 +72,10 @@ macro_rules! __export_plugin {
 #[macro_export]
 macro_rules! export_backbone {
     ($ty:ty) => {
-        $crate::__export_plugin!($crate::PluginObject::Backbone(Box::new(
-            $crate::guard::Guarded::new(env!("CARGO_PKG_NAME"), <$ty as ::core::default::Default>::default())
-        )));
+        $crate::__export_plugin!($crate::PluginObject::Backbone(Box::new($crate::guard::Guarded::new(
+            env!("CARGO_PKG_NAME"),
+            <$ty as ::core::default::Default>::default()
+        ))));
     };
 }
 
@@ -94,9 +94,10 @@ macro_rules! export_backbone {
 #[macro_export]
 macro_rules! export_probe {
     ($ty:ty) => {
-        $crate::__export_plugin!($crate::PluginObject::Probe(Box::new(
-            $crate::guard::Guarded::new(env!("CARGO_PKG_NAME"), <$ty as ::core::default::Default>::default())
-        )));
+        $crate::__export_plugin!($crate::PluginObject::Probe(Box::new($crate::guard::Guarded::new(
+            env!("CARGO_PKG_NAME"),
+            <$ty as ::core::default::Default>::default()
+        ))));
     };
 }
 
@@ -141,9 +142,10 @@ macro_rules! export_probe {
 #[macro_export]
 macro_rules! export_translator {
     ($ty:ty) => {
-        $crate::__export_plugin!($crate::PluginObject::Translator(Box::new(
-            $crate::guard::Guarded::new(env!("CARGO_PKG_NAME"), <$ty as ::core::default::Default>::default())
-        )));
+        $crate::__export_plugin!($crate::PluginObject::Translator(Box::new($crate::guard::Guarded::new(
+            env!("CARGO_PKG_NAME"),
+            <$ty as ::core::default::Default>::default()
+        ))));
     };
 }
 
@@ -202,9 +204,10 @@ macro_rules! export_translator {
 #[macro_export]
 macro_rules! export_evaluator {
     ($ty:ty) => {
-        $crate::__export_plugin!($crate::PluginObject::Evaluator(Box::new(
-            $crate::guard::Guarded::new(env!("CARGO_PKG_NAME"), <$ty as ::core::default::Default>::default())
-        )));
+        $crate::__export_plugin!($crate::PluginObject::Evaluator(Box::new($crate::guard::Guarded::new(
+            env!("CARGO_PKG_NAME"),
+            <$ty as ::core::default::Default>::default()
+        ))));
     };
 }
 

@@ -141,12 +141,7 @@ pub struct FittedTranslator {
 /// A translator maps features to regulation logits.
 pub trait Translator: Send + Sync {
     fn describe(&self) -> PluginInfo;
-    fn fit(
-        &self,
-        params: &Params,
-        train: &LabeledFeatures,
-        validation: &LabeledFeatures,
-    ) -> Result<FittedTranslator>;
+    fn fit(&self, params: &Params, train: &LabeledFeatures, validation: &LabeledFeatures) -> Result<FittedTranslator>;
     /// Logits, one per row of `features`.
     fn predict(&self, params: &Params, state: &[u8], features: &Features) -> Result<Vec<f32>>;
 }

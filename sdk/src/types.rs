@@ -61,11 +61,7 @@ impl Matrix {
 
     /// Rows `range` as a new matrix.
     pub fn slice_rows(&self, start: usize, end: usize) -> Matrix {
-        Matrix {
-            rows: end - start,
-            cols: self.cols,
-            data: self.data[start * self.cols..end * self.cols].to_vec(),
-        }
+        Matrix { rows: end - start, cols: self.cols, data: self.data[start * self.cols..end * self.cols].to_vec() }
     }
 
     /// Stacks matrices with the same column count.
@@ -99,11 +95,7 @@ pub struct Features {
 impl Features {
     pub fn new(columns: Vec<String>, values: Matrix) -> Result<Self> {
         if columns.len() != values.cols {
-            return Err(Error::invalid(format!(
-                "{} column names for {} feature columns",
-                columns.len(),
-                values.cols
-            )));
+            return Err(Error::invalid(format!("{} column names for {} feature columns", columns.len(), values.cols)));
         }
         Ok(Features { columns, values })
     }
@@ -114,10 +106,7 @@ impl Features {
         for &r in rows {
             data.extend_from_slice(self.values.row(r));
         }
-        Features {
-            columns: self.columns.clone(),
-            values: Matrix { rows: rows.len(), cols: self.values.cols, data },
-        }
+        Features { columns: self.columns.clone(), values: Matrix { rows: rows.len(), cols: self.values.cols, data } }
     }
 }
 

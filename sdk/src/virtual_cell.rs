@@ -276,8 +276,7 @@ impl Probing {
                 rows.chunks(PAIRS_PER_CHUNK).map(<[usize]>::to_vec).collect()
             }
             ProbeContext::Dataset => {
-                let sources: Vec<Pair> =
-                    self.pairs.iter().map(|&(source, target)| Pair { source, target }).collect();
+                let sources: Vec<Pair> = self.pairs.iter().map(|&(source, target)| Pair { source, target }).collect();
                 let groups = group_by_source(&sources);
                 let per_chunk = if variants.iter().all(|v| *v == Variant::Unchanged) {
                     groups.len().max(1)
@@ -631,10 +630,7 @@ mod tests {
             value_list_param(&params, "targets")
         };
         assert_eq!(check(vec![ParamValue::Int(5), ParamValue::Float(2.5)]).unwrap(), vec![5.0, 2.5]);
-        assert_eq!(
-            check(vec![]).unwrap_err().to_string(),
-            "parameter `targets`: expected at least one value"
-        );
+        assert_eq!(check(vec![]).unwrap_err().to_string(), "parameter `targets`: expected at least one value");
         assert_eq!(
             check(vec![ParamValue::Int(5), ParamValue::Float(5.0)]).unwrap_err().to_string(),
             "parameter `targets`: 5 is listed twice"
@@ -648,8 +644,7 @@ mod tests {
         let pairs = [pair(0, 1), pair(3, 0), pair(0, 3), pair(0, 0)];
         let params = Params::default();
         let oracle = Echo::new(10);
-        let probing =
-            Probing::new(&request(&params, &g, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
+        let probing = Probing::new(&request(&params, &g, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
         assert_eq!(probing.context_tokens(), &[1, 2, 4]);
         let variants = [Variant::Set(7.0), Variant::Unchanged];
         let rows: Vec<usize> = (0..pairs.len()).collect();
@@ -693,8 +688,7 @@ mod tests {
         let pairs: Vec<Pair> = (0..names.len()).rev().map(|s| pair(s, 0)).collect();
         let params = Params::default();
         let oracle = Echo::new(names.len());
-        let probing =
-            Probing::new(&request(&params, &names, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
+        let probing = Probing::new(&request(&params, &names, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
         let f = probing
             .run(vec!["d".into()], &Base::Background(0.0), &[Variant::Set(1.0)], &NoProgress, |cells| {
                 cells.readout(&oracle)
@@ -712,8 +706,7 @@ mod tests {
         let pairs: Vec<Pair> = (0..names.len()).map(|s| pair(s, 1)).collect();
         let params = Params::default();
         let oracle = Echo::new(names.len());
-        let probing =
-            Probing::new(&request(&params, &names, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
+        let probing = Probing::new(&request(&params, &names, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
         let f = probing
             .run(vec!["r".into()], &Base::Background(2.0), &[Variant::Unchanged], &NoProgress, |cells| {
                 cells.readout(&oracle)
@@ -750,16 +743,11 @@ mod tests {
         let g = genes(&["G1", "X", "G2"]);
         let params = Params::default();
         let oracle = Echo::new(1);
-        let err = Probing::new(&request(&params, &g, None, &[pair(0, 1)]), &oracle, ProbeContext::Pair)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid input: gene `X` (pair 0) of dataset `toy` is not in the echo vocabulary"
-        );
+        let err = Probing::new(&request(&params, &g, None, &[pair(0, 1)]), &oracle, ProbeContext::Pair).unwrap_err();
+        assert_eq!(err.to_string(), "invalid input: gene `X` (pair 0) of dataset `toy` is not in the echo vocabulary");
         let err = pair_tokens(&request(&params, &g, None, &[pair(0, 2), pair(7, 0)]), &oracle).unwrap_err();
         assert_eq!(err.to_string(), "invalid input: pair 1 names gene 7, but dataset `toy` has 3 genes");
-        let err = Probing::new(&request(&params, &g, None, &[pair(0, 2)]), &oracle, ProbeContext::Dataset)
-            .unwrap_err();
+        let err = Probing::new(&request(&params, &g, None, &[pair(0, 2)]), &oracle, ProbeContext::Dataset).unwrap_err();
         assert_eq!(
             err.to_string(),
             "parameter `context`: dataset `toy` has 2 genes in the vocabulary, more than the 1 context genes \

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use ugrn_sdk::{Backbone, Evaluator, PluginInfo, PluginKind, PluginObject, Probe, Translator};
 
-use component::ComponentRuntime;
 pub use component::ComponentLimits;
+use component::ComponentRuntime;
 pub use native::Hosted;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,9 @@ pub enum PluginError {
     Load { file: String, reason: String },
     #[error("{file}: not a ugrn plugin (no UGRN_PLUGIN_DECLARATION symbol)")]
     NotAPlugin { file: String },
-    #[error("{file}: refused: plugin built with {what} {plugin}, host has {host}; rebuild the plugin against this host")]
+    #[error(
+        "{file}: refused: plugin built with {what} {plugin}, host has {host}; rebuild the plugin against this host"
+    )]
     Mismatch { file: String, what: &'static str, plugin: String, host: String },
     #[error("{file}: plugin creation failed: {reason}")]
     Create { file: String, reason: String },
@@ -156,13 +158,7 @@ impl Default for Registry {
 impl Registry {
     /// An empty registry whose component plugins run under `limits`.
     pub fn new(limits: ComponentLimits) -> Registry {
-        Registry {
-            components: None,
-            limits,
-            plugins: BTreeMap::new(),
-            refused: Vec::new(),
-            shadowed: Vec::new(),
-        }
+        Registry { components: None, limits, plugins: BTreeMap::new(), refused: Vec::new(), shadowed: Vec::new() }
     }
 
     /// Loads every plugin file in `dirs`, in order. Missing folders are skipped.

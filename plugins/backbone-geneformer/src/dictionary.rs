@@ -70,10 +70,14 @@ impl GeneDictionaries {
                 Value::Int(i) => {
                     return Err(Error::file(
                         tokens.display(),
-                        format!("token id {i} of {key:?} is outside the model's vocabulary of {vocab_size} tokens (config `vocab_size`)"),
+                        format!(
+                            "token id {i} of {key:?} is outside the model's vocabulary of {vocab_size} tokens (config `vocab_size`)"
+                        ),
                     ));
                 }
-                other => return Err(Error::file(tokens.display(), format!("token of {key:?} is {other}, not an integer"))),
+                other => {
+                    return Err(Error::file(tokens.display(), format!("token of {key:?} is {other}, not an integer")));
+                }
             };
             token_ids.insert(key, id);
         }
@@ -82,10 +86,15 @@ impl GeneDictionaries {
             let median = match value {
                 Value::Float(x) => x,
                 Value::Int(i) => i as f64,
-                other => return Err(Error::file(medians.display(), format!("median of {key:?} is {other}, not a number"))),
+                other => {
+                    return Err(Error::file(medians.display(), format!("median of {key:?} is {other}, not a number")));
+                }
             };
             if !(median.is_finite() && median > 0.0) {
-                return Err(Error::file(medians.display(), format!("median of {key:?} is {median}; it must be positive")));
+                return Err(Error::file(
+                    medians.display(),
+                    format!("median of {key:?} is {median}; it must be positive"),
+                ));
             }
             let Some(&id) = token_ids.get(&key) else {
                 return Err(Error::file(
@@ -100,7 +109,12 @@ impl GeneDictionaries {
             for (key, value) in read_entries(path)? {
                 match value {
                     Value::Str(id) => name_ids.insert(key, id),
-                    other => return Err(Error::file(path.display(), format!("Ensembl ID of {key:?} is {other}, not a string"))),
+                    other => {
+                        return Err(Error::file(
+                            path.display(),
+                            format!("Ensembl ID of {key:?} is {other}, not a string"),
+                        ));
+                    }
                 };
             }
         }

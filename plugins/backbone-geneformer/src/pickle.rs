@@ -20,9 +20,15 @@ pub enum Value {
     List(Vec<Value>),
     Dict(Vec<(Value, Value)>),
     /// A class or function reference (`module.name`), only ever called by REDUCE.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// A numpy dtype, e.g. `f8` little-endian.
-    Dtype { code: String, little_endian: bool },
+    Dtype {
+        code: String,
+        little_endian: bool,
+    },
 }
 
 impl fmt::Display for Value {
@@ -367,7 +373,9 @@ fn reduce(callable: Value, args: Value) -> Result<Value, String> {
             let bytes = args.pop().expect("two arguments");
             let dtype = args.pop().expect("two arguments");
             match (dtype, bytes) {
-                (Value::Dtype { code, little_endian }, Value::Bytes(bytes)) => numpy_scalar(&code, little_endian, &bytes),
+                (Value::Dtype { code, little_endian }, Value::Bytes(bytes)) => {
+                    numpy_scalar(&code, little_endian, &bytes)
+                }
                 (dtype, _) => Err(format!("numpy scalar of {dtype} without its bytes")),
             }
         }

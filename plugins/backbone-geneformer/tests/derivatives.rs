@@ -13,7 +13,8 @@ use ugrn_sdk::{CellBatch, Matrix, ModelOracle};
 fn random_cells(model: &BertForMaskedLM, cells: usize, genes: usize, rng: &mut Rng) -> (Tensor, Tensor) {
     let vocab = model.config.vocab_size;
     let ids: Vec<u32> = (0..cells).flat_map(|_| rng.distinct(genes, 2, vocab)).collect();
-    let scales: Vec<f64> = (0..cells * genes).map(|i| if i < genes { 1.0 } else { 0.2 + 1.3 * rng.uniform() }).collect();
+    let scales: Vec<f64> =
+        (0..cells * genes).map(|i| if i < genes { 1.0 } else { 0.2 + 1.3 * rng.uniform() }).collect();
     (
         Tensor::from_vec(ids, (cells, genes), &Device::Cpu).unwrap(),
         Tensor::from_vec(scales, (cells, genes), &Device::Cpu).unwrap(),
@@ -99,7 +100,8 @@ fn oracle_derivative_is_the_value_derivative_in_scale_mode() {
         oracle.readout(&CellBatch::new(tokens.clone(), Matrix::new(cells, g, v).unwrap()).unwrap()).unwrap()
     };
     let (plus, minus) = (shifted(1.0), shifted(-1.0));
-    let fd: Vec<f64> = plus.data.iter().zip(&minus.data).map(|(p, m)| (*p as f64 - *m as f64) / (2.0 * h as f64)).collect();
+    let fd: Vec<f64> =
+        plus.data.iter().zip(&minus.data).map(|(p, m)| (*p as f64 - *m as f64) / (2.0 * h as f64)).collect();
     let exact: Vec<f64> = exact.data.iter().map(|&x| x as f64).collect();
     assert!(exact.iter().any(|x| x.abs() > 1e-3));
     assert_close("scale-mode oracle derivative", &exact, &fd, (1e-4, 1e-2));
@@ -131,12 +133,19 @@ fn oracle_derivative_is_the_scale_derivative_in_rank_mode() {
         dir[position] = 1.0;
         let dir = Tensor::from_vec(dir, (1, 6), &Device::Cpu).unwrap();
         let h = 1e-5;
-        let at = |sign: f64| to_f64(&model.own_log_probs(&ids, &(&scales + (&dir * (sign * h)).unwrap()).unwrap(), None).unwrap().0);
+        let at = |sign: f64| {
+            to_f64(&model.own_log_probs(&ids, &(&scales + (&dir * (sign * h)).unwrap()).unwrap(), None).unwrap().0)
+        };
         let fd_by_position: Vec<f64> = at(1.0).iter().zip(at(-1.0)).map(|(p, m)| (p - m) / (2.0 * h)).collect();
         let derivative = oracle.readout_derivative(&batch, &[source]).unwrap();
         for j in 0..6 {
             let p = order.iter().position(|&k| k == j).unwrap();
-            assert_close(&format!("readout of gene {j}"), &[readout.get(0, j) as f64], &[expected_readout[p]], (1e-6, 1e-6));
+            assert_close(
+                &format!("readout of gene {j}"),
+                &[readout.get(0, j) as f64],
+                &[expected_readout[p]],
+                (1e-6, 1e-6),
+            );
             assert_close(
                 &format!("d readout[{j}] / d s[{source}]"),
                 &[derivative.get(0, j) as f64],

@@ -26,7 +26,11 @@ fn with_config(dir: &Path, key: &str, value: serde_json::Value) -> std::path::Pa
 
 #[test]
 fn missing_tensor_is_named() {
-    for name in ["bert.encoder.layer.1.output.LayerNorm.bias", "cls.predictions.bias", "bert.embeddings.token_type_embeddings.weight"] {
+    for name in [
+        "bert.encoder.layer.1.output.LayerNorm.bias",
+        "cls.predictions.bias",
+        "bert.embeddings.token_type_embeddings.weight",
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let mut tensors = fixture_tensors();
         tensors.remove(name).unwrap();
@@ -40,7 +44,10 @@ fn missing_tensor_is_named() {
 fn wrong_shape_is_named_with_both_shapes() {
     let tmp = tempfile::tempdir().unwrap();
     let mut tensors = fixture_tensors();
-    tensors.insert("bert.embeddings.position_embeddings.weight".into(), Tensor::zeros((32, 32), DType::F32, &Device::Cpu).unwrap());
+    tensors.insert(
+        "bert.embeddings.position_embeddings.weight".into(),
+        Tensor::zeros((32, 32), DType::F32, &Device::Cpu).unwrap(),
+    );
     write_checkpoint(tmp.path(), &tensors);
     assert_eq!(
         load_error(tmp.path(), &[]),
@@ -54,7 +61,10 @@ fn wrong_shape_is_named_with_both_shapes() {
     write_checkpoint(tmp.path(), &fixture_tensors());
     with_config(tmp.path(), "intermediate_size", 48.into());
     let err = load_error(tmp.path(), &[]);
-    assert!(err.ends_with("tensor `bert.encoder.layer.0.intermediate.dense.weight` has shape [64, 32], expected [48, 32]"), "{err}");
+    assert!(
+        err.ends_with("tensor `bert.encoder.layer.0.intermediate.dense.weight` has shape [64, 32], expected [48, 32]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -103,7 +113,10 @@ fn unsupported_options_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     write_checkpoint(tmp.path(), &fixture_tensors());
     let path = with_config(tmp.path(), "num_attention_heads", 5.into());
-    assert_eq!(load_error(tmp.path(), &[]), format!("{}: option `num_attention_heads` = 5 does not divide `hidden_size` = 32", path.display()));
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!("{}: option `num_attention_heads` = 5 does not divide `hidden_size` = 32", path.display())
+    );
 }
 
 #[test]
@@ -141,7 +154,10 @@ fn dictionary_errors_name_the_file() {
     );
     assert_eq!(
         load_error(tmp.path(), &[("token_dictionary", "tokens.json")]),
-        format!("{}: token_dictionary not found (parameter `token_dictionary`)", tmp.path().join("tokens.json").display())
+        format!(
+            "{}: token_dictionary not found (parameter `token_dictionary`)",
+            tmp.path().join("tokens.json").display()
+        )
     );
 
     // A token outside the model's vocabulary.
@@ -182,15 +198,16 @@ fn dictionary_errors_name_the_file() {
 
 #[test]
 fn device_and_dtype_errors() {
-    let err = |device: &str, dtype: &str| match ugrn_backbone_geneformer::Geneformer.load_oracle(&ugrn_sdk::LoadRequest {
-        checkpoint: fixture_dir(),
-        device: device.into(),
-        dtype: dtype.into(),
-        params: params(&[]),
-    }) {
-        Ok(_) => panic!("{device} {dtype} should fail"),
-        Err(e) => e.to_string(),
-    };
+    let err =
+        |device: &str, dtype: &str| match ugrn_backbone_geneformer::Geneformer.load_oracle(&ugrn_sdk::LoadRequest {
+            checkpoint: fixture_dir(),
+            device: device.into(),
+            dtype: dtype.into(),
+            params: params(&[]),
+        }) {
+            Ok(_) => panic!("{device} {dtype} should fail"),
+            Err(e) => e.to_string(),
+        };
     if !cfg!(feature = "cuda") {
         assert_eq!(
             err("cuda:0", "f32"),
@@ -207,10 +224,16 @@ fn bad_cells_are_refused() {
     let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
     let err = |tokens: Vec<u32>, values: Vec<f32>, cells: usize| {
         let genes = values.len().checked_div(cells).unwrap_or(0);
-        oracle.readout(&CellBatch::new(tokens, Matrix::new(cells, genes, values).unwrap()).unwrap()).unwrap_err().to_string()
+        oracle
+            .readout(&CellBatch::new(tokens, Matrix::new(cells, genes, values).unwrap()).unwrap())
+            .unwrap_err()
+            .to_string()
     };
     assert_eq!(err(vec![2, 3], vec![1.0, f32::NAN], 1), "invalid input: value NaN of cell 0, gene 1 is not finite");
-    assert_eq!(err(vec![2, 99], vec![1.0, 1.0], 1), "invalid input: token id 99 is outside the vocabulary of 62 tokens");
+    assert_eq!(
+        err(vec![2, 99], vec![1.0, 1.0], 1),
+        "invalid input: token id 99 is outside the vocabulary of 62 tokens"
+    );
     assert_eq!(err(vec![], vec![], 0), "invalid input: a batch of 0 cells × 0 genes has nothing to compute");
     let long: Vec<u32> = (0..65).map(|i| 2 + i % 60).collect();
     assert_eq!(
@@ -222,7 +245,10 @@ fn bad_cells_are_refused() {
         oracle.readout_derivative(&cells, &[2]).unwrap_err().to_string(),
         "invalid input: source position 2 of cell 0 is outside its 2 genes"
     );
-    assert_eq!(oracle.readout_derivative(&cells, &[]).unwrap_err().to_string(), "invalid input: 0 source positions for 1 cells");
+    assert_eq!(
+        oracle.readout_derivative(&cells, &[]).unwrap_err().to_string(),
+        "invalid input: 0 source positions for 1 cells"
+    );
     assert_eq!(
         oracle.attention_scores(&cells, 2).unwrap_err().to_string(),
         "invalid input: layer 2 does not exist (the model has 2)"
@@ -241,6 +267,12 @@ fn bad_cells_are_refused() {
         oracle.prepare_expression(&[2, 3], &[1.0, -1.0]).unwrap_err().to_string(),
         "invalid input: expression -1 of context gene 1 is not a non-negative abundance in the `expression` units"
     );
-    assert_eq!(oracle.prepare_expression(&[2], &[1.0, 2.0]).unwrap_err().to_string(), "invalid input: 2 expression values for a context of 1 genes");
-    assert_eq!(oracle.gene_embeddings(&[2, 62]).unwrap_err().to_string(), "invalid input: token id 62 is outside the vocabulary of 62 tokens");
+    assert_eq!(
+        oracle.prepare_expression(&[2], &[1.0, 2.0]).unwrap_err().to_string(),
+        "invalid input: 2 expression values for a context of 1 genes"
+    );
+    assert_eq!(
+        oracle.gene_embeddings(&[2, 62]).unwrap_err().to_string(),
+        "invalid input: token id 62 is outside the vocabulary of 62 tokens"
+    );
 }

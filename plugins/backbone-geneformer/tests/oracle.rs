@@ -12,7 +12,10 @@ fn describes_itself() {
     let info = Geneformer.describe();
     assert_eq!((info.name.as_str(), info.kind), ("backbone-geneformer", PluginKind::Backbone));
     let names: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["file", "token_dictionary", "gene_median_dictionary", "gene_name_id_dict", "value_mode", "expression"]);
+    assert_eq!(
+        names,
+        ["file", "token_dictionary", "gene_median_dictionary", "gene_name_id_dict", "value_mode", "expression"]
+    );
     assert_eq!(info.params[4].kind, ParamKind::Choice(vec!["rank".into(), "scale".into()]));
     assert_eq!(info.params[4].default, ParamValue::Str("rank".into()));
     assert_eq!(info.params[5].default, ParamValue::Str("log2p1".into()));
@@ -46,7 +49,11 @@ fn model_info() {
     let with_names = load_oracle(tmp.path(), &[("gene_name_id_dict", names.to_str().unwrap())], "f32").unwrap();
     assert_ne!(with_names.info().checkpoint_sha256, info.checkpoint_sha256);
     let config = std::fs::read_to_string(tmp.path().join("config.json")).unwrap();
-    std::fs::write(tmp.path().join("config.json"), config.replace("\"initializer_range\": 0.02", "\"initializer_range\": 0.03")).unwrap();
+    std::fs::write(
+        tmp.path().join("config.json"),
+        config.replace("\"initializer_range\": 0.02", "\"initializer_range\": 0.03"),
+    )
+    .unwrap();
     assert_ne!(load_oracle(tmp.path(), &[], "f32").unwrap().info().checkpoint_sha256, info.checkpoint_sha256);
 }
 
@@ -100,14 +107,18 @@ fn readout_follows_the_values_not_the_context_order() {
     let perm = [3usize, 0, 5, 1, 4, 2];
     let permuted_tokens: Vec<u32> = perm.iter().map(|&i| tokens[i]).collect();
     let permuted_values: Vec<f32> = perm.iter().map(|&i| values[i]).collect();
-    let a = oracle.readout(&CellBatch::new(tokens.to_vec(), Matrix::new(1, 6, values.to_vec()).unwrap()).unwrap()).unwrap();
-    let b = oracle.readout(&CellBatch::new(permuted_tokens, Matrix::new(1, 6, permuted_values).unwrap()).unwrap()).unwrap();
+    let a =
+        oracle.readout(&CellBatch::new(tokens.to_vec(), Matrix::new(1, 6, values.to_vec()).unwrap()).unwrap()).unwrap();
+    let b =
+        oracle.readout(&CellBatch::new(permuted_tokens, Matrix::new(1, 6, permuted_values).unwrap()).unwrap()).unwrap();
     for (k, &i) in perm.iter().enumerate() {
         assert!((a.get(0, i) - b.get(0, k)).abs() < 1e-6, "gene {i}");
     }
     // Same order, other magnitudes: same readout in rank mode.
     let rescaled = [20.0f32, 0.7, 90.0, 1.5, -4.0, 30.0];
-    let c = oracle.readout(&CellBatch::new(tokens.to_vec(), Matrix::new(1, 6, rescaled.to_vec()).unwrap()).unwrap()).unwrap();
+    let c = oracle
+        .readout(&CellBatch::new(tokens.to_vec(), Matrix::new(1, 6, rescaled.to_vec()).unwrap()).unwrap())
+        .unwrap();
     assert_eq!(a.data, c.data);
     // The laid-out sequence: descending values, the unexpressed gene last at scale 0.
     let order = descending_order(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());
@@ -181,9 +192,14 @@ fn attention_scores_are_raw_q_dot_k_in_context_order() {
         let head = maps.head(0, h);
         for i in 0..5 {
             for j in 0..5 {
-                let (pi, pj) = (order.iter().position(|&x| x == i).unwrap(), order.iter().position(|&x| x == j).unwrap());
+                let (pi, pj) =
+                    (order.iter().position(|&x| x == i).unwrap(), order.iter().position(|&x| x == j).unwrap());
                 let dot: f64 = (0..8).map(|e| q[pi * 32 + h * 8 + e] * k[pj * 32 + h * 8 + e]).sum();
-                assert!((head[i * 5 + j] as f64 - dot).abs() < 1e-5, "head {h} ({i}, {j}): {} vs {dot}", head[i * 5 + j]);
+                assert!(
+                    (head[i * 5 + j] as f64 - dot).abs() < 1e-5,
+                    "head {h} ({i}, {j}): {} vs {dot}",
+                    head[i * 5 + j]
+                );
             }
         }
     }
@@ -201,7 +217,10 @@ fn prepare_expression_normalises_like_geneformer() {
         assert!((*g as f64 - e).abs() <= 1e-6 * e, "{g} vs {e}");
     }
     let counts = load_oracle(&fixture_dir(), &[("expression", "counts")], "f32").unwrap();
-    assert_eq!(counts.prepare_expression(&[2, 3], &[3.0, 1.0]).unwrap(), [(0.75 * 1e4 / m2) as f32, (0.25 * 1e4 / m3) as f32]);
+    assert_eq!(
+        counts.prepare_expression(&[2, 3], &[3.0, 1.0]).unwrap(),
+        [(0.75 * 1e4 / m2) as f32, (0.25 * 1e4 / m3) as f32]
+    );
     let ln = load_oracle(&fixture_dir(), &[("expression", "log1p")], "f32").unwrap();
     let x = ln.prepare_expression(&[2, 3], &[3f32.ln(), 1f32.ln_1p()]).unwrap();
     assert!((x[0] as f64 - 2.0 / 3.0 * 1e4 / m2).abs() < 1e-2);

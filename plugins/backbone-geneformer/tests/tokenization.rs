@@ -77,12 +77,15 @@ fn bad_input_is_refused() {
 fn fixture_cells_truncate_consistently() {
     let cases = cases();
     let dir = fixture_dir();
-    let d = GeneDictionaries::load(&dir.join("token_dictionary.json"), &dir.join("gene_median_dictionary.json"), None, 62).unwrap();
+    let d =
+        GeneDictionaries::load(&dir.join("token_dictionary.json"), &dir.join("gene_median_dictionary.json"), None, 62)
+            .unwrap();
     let cell = &cases["cells"][0];
     let genes: Vec<&str> = cell["ensembl_ids"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
     let full = ints(&cell["input_ids"]);
     for max_len in [1, 7, full.len(), full.len() + 10] {
-        let ids = rank_value_encode(&d, &genes, &floats(&cell["counts"]), cell["n_counts"].as_f64().unwrap(), max_len).unwrap();
+        let ids = rank_value_encode(&d, &genes, &floats(&cell["counts"]), cell["n_counts"].as_f64().unwrap(), max_len)
+            .unwrap();
         assert_eq!(ids, full[..max_len.min(full.len())], "max_len {max_len}");
     }
 }

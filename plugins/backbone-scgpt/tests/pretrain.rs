@@ -133,10 +133,19 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert_eq!(vocab.as_object().unwrap().len(), GENES + 3);
     assert_eq!(vocab["G0"], 0);
     assert_eq!(vocab["G10"], 2);
-    assert_eq!((vocab["<pad>"].clone(), vocab["<cls>"].clone(), vocab["<eoc>"].clone()), (20.into(), 21.into(), 22.into()));
+    assert_eq!(
+        (vocab["<pad>"].clone(), vocab["<cls>"].clone(), vocab["<eoc>"].clone()),
+        (20.into(), 21.into(), 22.into())
+    );
     let args = json(&dir.path().join("args.json"));
-    assert_eq!((args["embsize"].clone(), args["nlayers"].clone(), args["max_seq_len"].clone()), (16.into(), 1.into(), 16.into()));
-    assert_eq!((args["trained_epochs"].clone(), args["seed"].clone(), args["MVC"].clone()), (8.into(), 7.into(), false.into()));
+    assert_eq!(
+        (args["embsize"].clone(), args["nlayers"].clone(), args["max_seq_len"].clone()),
+        (16.into(), 1.into(), 16.into())
+    );
+    assert_eq!(
+        (args["trained_epochs"].clone(), args["seed"].clone(), args["MVC"].clone()),
+        (8.into(), 7.into(), false.into())
+    );
     let held_out = json(&dir.path().join(VALIDATION_FILE));
     assert_eq!(held_out["cells"]["synthetic"].as_array().unwrap().len(), 12);
     assert!(!dir.path().join(".model.safetensors.tmp").exists());
@@ -179,7 +188,10 @@ fn the_same_seed_gives_the_same_weights() {
     assert_eq!(ta.len(), 3 + 6 + 12 + 6);
     assert_eq!(ta, tb);
     assert_ne!(ta["encoder.embedding.weight"], tc["encoder.embedding.weight"]);
-    assert_eq!(std::fs::read(a.path().join(VALIDATION_FILE)).unwrap(), std::fs::read(b.path().join(VALIDATION_FILE)).unwrap());
+    assert_eq!(
+        std::fs::read(a.path().join(VALIDATION_FILE)).unwrap(),
+        std::fs::read(b.path().join(VALIDATION_FILE)).unwrap()
+    );
 }
 
 #[test]
@@ -215,9 +227,17 @@ fn bad_settings_name_the_parameter() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("nheads", ParamValue::Int(3), "parameter `nheads`: 3 does not divide embsize = 16"),
-        ("mask_ratio", ParamValue::List(vec![ParamValue::Float(1.0)]), "parameter `mask_ratio`: ratios must lie strictly between 0 and 1, got 1"),
+        (
+            "mask_ratio",
+            ParamValue::List(vec![ParamValue::Float(1.0)]),
+            "parameter `mask_ratio`: ratios must lie strictly between 0 and 1, got 1",
+        ),
         ("validation_fraction", ParamValue::Float(1.0), "parameter `validation_fraction`: must be in [0, 1), got 1"),
-        ("max_seq_len", ParamValue::Int(1), "parameter `max_seq_len`: must leave room for <cls> and a gene (at least 2), got 1"),
+        (
+            "max_seq_len",
+            ParamValue::Int(1),
+            "parameter `max_seq_len`: must leave room for <cls> and a gene (at least 2), got 1",
+        ),
     ];
     for (key, value, expected) in cases {
         let err = train(dir.path(), &settings(&[(key, value)]), false).unwrap_err();
@@ -258,8 +278,11 @@ fn ugrn_mini_learned_to_predict_held_out_values() {
     let ratios: Vec<f64> = args["mask_ratio"].as_array().unwrap().iter().map(|r| r.as_f64().unwrap()).collect();
     let initial = pretrain::initial_model(&model.config, &model.vocab, args["seed"].as_u64().unwrap()).unwrap();
 
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(dir.join("heldout")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".csv.gz")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("heldout"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".csv.gz"))
+        .collect();
     files.sort();
     assert!(!files.is_empty());
     for path in files {

@@ -2,9 +2,7 @@
 //!
 //! AUPRC and AUROC follow scikit-learn's `average_precision_score` and `roc_auc_score`; EP
 //! follows BEELINE's `BLEval/computeEarlyPrec.py`. Definitions and deviations are in README.md.
-use ugrn_sdk::{
-    Curve, Error, Evaluation, Evaluator, Metric, Params, PluginInfo, PluginKind, Result,
-};
+use ugrn_sdk::{Curve, Error, Evaluation, Evaluator, Metric, Params, PluginInfo, PluginKind, Result};
 
 /// The BEELINE metrics over one scored pair set. Higher scores mean more confident edges.
 #[derive(Debug, Default)]
@@ -16,10 +14,9 @@ impl Evaluator for BeelineEvaluator {
             name: "evaluator-beeline".into(),
             kind: PluginKind::Evaluator,
             version: env!("CARGO_PKG_VERSION").into(),
-            description:
-                "AUPRC (average precision), AUROC, AUPRC ratio, early precision (EP) and EP \
+            description: "AUPRC (average precision), AUROC, AUPRC ratio, early precision (EP) and EP \
                           ratio, as BEELINE reports them"
-                    .into(),
+                .into(),
             params: Vec::new(),
         }
     }

@@ -24,11 +24,7 @@ fn assert_points(actual: &[(f64, f64)], expected: &[(f64, f64)], what: &str) {
 }
 
 fn curve<'a>(e: &'a Evaluation, name: &str) -> &'a [(f64, f64)] {
-    &e.curves
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("curve {name} missing"))
-        .points
+    &e.curves.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("curve {name} missing")).points
 }
 
 #[test]
@@ -80,10 +76,8 @@ fn matches_scikit_learn_on_signed_scores_with_ties() {
     //   average_precision_score(l, s) = 0.545959595959596
     //   roc_auc_score(l, s)           = 0.6979166666666666
     // with s cast through float32 as the evaluator receives it. -0.0 and 0.0 are one tie.
-    let s = [
-        2.5, -1.0, 0.0, -0.0, 0.7, 0.7, 0.7, -3.2, 1.1, 0.7, -1.0, 4.0, 0.0, -2.2, 1.1, 0.25, -1.0,
-        3.3, 0.25, -0.5,
-    ];
+    let s =
+        [2.5, -1.0, 0.0, -0.0, 0.7, 0.7, 0.7, -3.2, 1.1, 0.7, -1.0, 4.0, 0.0, -2.2, 1.1, 0.25, -1.0, 3.3, 0.25, -0.5];
     let l = [1, 0, 1, 0, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0];
     let e = evaluate(&s, &l).unwrap();
     assert_close(metric(&e, "AUPRC"), 0.545959595959596, "AUPRC");
@@ -137,12 +131,7 @@ fn all_scores_tied_is_the_random_predictor() {
 #[test]
 fn bad_input_is_rejected_with_the_reason() {
     let err = evaluate(&[0.1, 0.2], &[1, 0, 1]).unwrap_err();
-    assert_eq!(
-        err,
-        Error::Invalid(
-            "2 scores for 3 labels; the evaluator needs one score per labelled pair".into()
-        )
-    );
+    assert_eq!(err, Error::Invalid("2 scores for 3 labels; the evaluator needs one score per labelled pair".into()));
     let err = evaluate(&[0.1, f32::NAN, 0.3], &[1, 0, 1]).unwrap_err();
     assert_eq!(err.to_string(), "invalid input: score 1 is NaN");
     let err = evaluate(&[0.1, 0.2], &[0, 0]).unwrap_err();

@@ -5,9 +5,7 @@ mod mock;
 
 use mock::{Mock, genes, pair, params, request, text};
 use ugrn_probe_attn::{Attn, rank_normalize};
-use ugrn_sdk::{
-    AttentionMaps, CellBatch, Error, Expression, Matrix, ModelOracle, NoProgress, ParamValue, Probe,
-};
+use ugrn_sdk::{AttentionMaps, CellBatch, Error, Expression, Matrix, ModelOracle, NoProgress, ParamValue, Probe};
 
 #[test]
 fn rank_normalisation_is_by_row_then_column_then_head_mean() {
@@ -59,8 +57,7 @@ fn virtual_cell_in_dataset_context_reads_the_targets_query_on_the_sources_key() 
 #[test]
 fn mean_cell_in_pair_context_runs_one_short_cell_per_pair() {
     let g = genes(3);
-    let x =
-        Expression { cell_names: vec!["c".into()], values: Matrix::new(3, 1, vec![0.5, 4.0, 2.0]).unwrap() };
+    let x = Expression { cell_names: vec!["c".into()], values: Matrix::new(3, 1, vec![0.5, 4.0, 2.0]).unwrap() };
     let pairs = [pair(0, 2), pair(2, 1), pair(1, 1)];
     let p = params(&Attn, &[("context", text("pair"))]).unwrap();
     assert!(Attn.needs_expression(&p));
@@ -69,8 +66,7 @@ fn mean_cell_in_pair_context_runs_one_short_cell_per_pair() {
     let calls = oracle.calls("attention");
     assert_eq!(calls.iter().map(|c| (c.cells, c.genes)).collect::<Vec<_>>(), [(2, 2), (1, 1)]);
     // The mock prepares 2 × the mean: G0 = 1, G1 = 8, G2 = 4.
-    let cell =
-        |tokens: &[u32], values: &[f32]| CellBatch::shared(tokens, Matrix::repeat_row(values, 1)).unwrap();
+    let cell = |tokens: &[u32], values: &[f32]| CellBatch::shared(tokens, Matrix::repeat_row(values, 1)).unwrap();
     assert_eq!(f.values.get(0, 0), reference(&oracle, &cell(&[0, 2], &[1.0, 4.0]), 1, 1, 0));
     assert_eq!(f.values.get(1, 0), reference(&oracle, &cell(&[2, 1], &[4.0, 8.0]), 1, 1, 0));
     // A one-gene map normalises to 0.
@@ -93,8 +89,7 @@ fn a_layer_outside_the_model_is_named() {
     let g = genes(2);
     for layer in [2, -3] {
         let p = params(&Attn, &[("cell", text("virtual")), ("layer", ParamValue::Int(layer))]).unwrap();
-        let err =
-            Attn.features(&request(&p, &g, None, &[pair(0, 1)]), &Mock::new(), &NoProgress).unwrap_err();
+        let err = Attn.features(&request(&p, &g, None, &[pair(0, 1)]), &Mock::new(), &NoProgress).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("parameter `layer`: {layer} is not a layer of this 2-layer model (0..2, or -1 = last)")

@@ -18,12 +18,7 @@ fn attn_reads_the_normalised_last_layer_of_the_virtual_cell() {
     let params = Params::resolve(&Attn.describe().params, given).unwrap();
     let request = ProbeRequest {
         params: &params,
-        dataset: DatasetView {
-            name: "scgpt-tiny",
-            genes: &genes,
-            expression: None,
-            expression_source: "none",
-        },
+        dataset: DatasetView { name: "scgpt-tiny", genes: &genes, expression: None, expression_source: "none" },
         pairs: &pairs,
     };
     let oracle = scgpt::oracle();

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use ugrn_sdk::virtual_cell::pair_tokens;
 use ugrn_sdk::{
-    Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest,
-    Progress, Result, TokenId,
+    Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
+    Result, TokenId,
 };
 
 #[derive(Debug, Default)]
@@ -36,8 +36,7 @@ impl Probe for Emb {
             name: "probe-emb".into(),
             kind: PluginKind::Probe,
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Gene-embedding features of the source and the target from the model's gene encoder"
-                .into(),
+            description: "Gene-embedding features of the source and the target from the model's gene encoder".into(),
             params: vec![ParamSpec::choice(
                 "combine",
                 &["sum", "concat"],
@@ -73,8 +72,7 @@ impl Probe for Emb {
             }
         }
         let d = oracle.info().embedding_dim;
-        let embeddings =
-            if tokens.is_empty() { Matrix::zeros(0, d) } else { oracle.gene_embeddings(&tokens)? };
+        let embeddings = if tokens.is_empty() { Matrix::zeros(0, d) } else { oracle.gene_embeddings(&tokens)? };
         if embeddings.rows != tokens.len() || embeddings.cols != d {
             return Err(Error::compute(format!(
                 "the oracle gave {}×{} gene embeddings for {} genes of dataset `{}` (embedding size {d})",

@@ -50,10 +50,7 @@ fn genes_outside_the_vocabulary_and_bad_combine_are_named() {
     let g = vec!["G1".to_string(), "ABC".to_string()];
     let p = params(&Emb, &[]).unwrap();
     let err = Emb.features(&request(&p, &g, None, &[pair(1, 0)]), &Mock::new(), &NoProgress).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid input: gene `ABC` (pair 0) of dataset `toy` is not in the mock vocabulary"
-    );
+    assert_eq!(err.to_string(), "invalid input: gene `ABC` (pair 0) of dataset `toy` is not in the mock vocabulary");
     let err = params(&Emb, &[("combine", text("mean"))]).unwrap_err();
     assert_eq!(err.to_string(), "parameter `combine`: \"mean\" is not one of sum, concat");
 }

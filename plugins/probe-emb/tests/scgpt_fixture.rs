@@ -19,12 +19,7 @@ fn emb_sums_the_fixture_embeddings() {
     let params = Params::defaults(&Emb.describe().params);
     let request = ProbeRequest {
         params: &params,
-        dataset: DatasetView {
-            name: "scgpt-tiny",
-            genes: &genes,
-            expression: None,
-            expression_source: "none",
-        },
+        dataset: DatasetView { name: "scgpt-tiny", genes: &genes, expression: None, expression_source: "none" },
         pairs: &pairs,
     };
     let f = Emb.features(&request, scgpt::oracle().as_ref(), &NoProgress).unwrap();

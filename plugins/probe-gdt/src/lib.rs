@@ -59,9 +59,7 @@ impl Probe for Gdt {
         let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
         let columns = baselines.iter().map(|b| format!("gdt_b{b}")).collect();
         let variants: Vec<Variant> = baselines.iter().map(|&b| Variant::Set(b)).collect();
-        probing.run(columns, &Base::Background(background), &variants, progress, |cells| {
-            cells.derivative(oracle)
-        })
+        probing.run(columns, &Base::Background(background), &variants, progress, |cells| cells.derivative(oracle))
     }
 }
 

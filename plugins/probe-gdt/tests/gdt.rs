@@ -17,8 +17,7 @@ fn dataset_context_gives_the_slope_in_the_whole_cell() {
     let mut g = genes(5);
     g.push("X".into());
     let pairs = [pair(1, 2), pair(3, 3), pair(3, 0)];
-    let p =
-        params(&Gdt, &[("baselines", floats(&[0.0, 5.0])), ("background", ParamValue::Float(2.0))]).unwrap();
+    let p = params(&Gdt, &[("baselines", floats(&[0.0, 5.0])), ("background", ParamValue::Float(2.0))]).unwrap();
     let f = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
     assert_eq!(f.columns, ["gdt_b0", "gdt_b5"]);
     // By hand for (G1 → G2) at 5: w(2, 1) + 0.02·(4·2 + 5) = 0.1 + 0.26 = 0.36.

@@ -6,8 +6,7 @@
 //! in-silico knock-out, so its scale follows each gene's real expression level.
 use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant};
 use ugrn_sdk::{
-    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
-    Result,
+    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
 
 #[derive(Debug, Default)]

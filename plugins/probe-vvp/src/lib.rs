@@ -6,8 +6,7 @@
 //! reference so that all pairs and datasets sit in the same coordinates.
 use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant, value_list_param, value_param};
 use ugrn_sdk::{
-    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
-    Result,
+    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
 
 /// scGPT's inputs are bins 0..=50; 1 is the lowest non-zero bin, a quiet background.

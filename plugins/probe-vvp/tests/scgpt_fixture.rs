@@ -18,10 +18,8 @@ fn vvp_matches_the_fixture() {
     let sources: Vec<usize> =
         scgpt::ids(&v["sources"]).iter().map(|s| context.iter().position(|c| c == s).unwrap()).collect();
     // Each source with every context gene, itself included, as the fixture has them.
-    let pairs: Vec<Pair> = sources
-        .iter()
-        .flat_map(|&source| (0..genes.len()).map(move |target| Pair { source, target }))
-        .collect();
+    let pairs: Vec<Pair> =
+        sources.iter().flat_map(|&source| (0..genes.len()).map(move |target| Pair { source, target })).collect();
     let targets = scgpt::numbers(&v["vvp_targets"]);
     let given = BTreeMap::from([
         ("background".to_string(), ParamValue::Float(v["background"].as_f64().unwrap())),
@@ -31,12 +29,7 @@ fn vvp_matches_the_fixture() {
     let params = Params::resolve(&Vvp.describe().params, given).unwrap();
     let request = ProbeRequest {
         params: &params,
-        dataset: DatasetView {
-            name: "scgpt-tiny",
-            genes: &genes,
-            expression: None,
-            expression_source: "none",
-        },
+        dataset: DatasetView { name: "scgpt-tiny", genes: &genes, expression: None, expression_source: "none" },
         pairs: &pairs,
     };
     let f = Vvp.features(&request, scgpt::oracle().as_ref(), &NoProgress).unwrap();
@@ -49,12 +42,7 @@ fn vvp_matches_the_fixture() {
         let s = row / n;
         for t in 0..m {
             let want = expected[(s * m + t) * n + pair.target];
-            scgpt::assert_within(
-                &format!("vvp of pair {row}, target {t}"),
-                f.values.get(row, t),
-                want,
-                tolerance,
-            );
+            scgpt::assert_within(&format!("vvp of pair {row}, target {t}"), f.values.get(row, t), want, tolerance);
         }
     }
 }

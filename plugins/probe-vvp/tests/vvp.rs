@@ -20,8 +20,7 @@ fn dataset_context_gives_the_response_over_the_whole_cell() {
     let mut g = genes(5);
     g.push("X".into());
     let pairs = [pair(1, 2), pair(1, 1), pair(3, 0), pair(1, 4)];
-    let p = params(&Vvp, &[("targets", floats(&[0.0, 5.0, 20.0])), ("background", ParamValue::Float(1.0))])
-        .unwrap();
+    let p = params(&Vvp, &[("targets", floats(&[0.0, 5.0, 20.0])), ("background", ParamValue::Float(1.0))]).unwrap();
     let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
     assert_eq!(f.columns, ["vvp_v0", "vvp_v5", "vvp_v20"]);
     // By hand for (G1 → G2) at 5: w(2, 1) = 0.1, so 0.1·4 + 0.01·((4 + 5)² − 5²) = 0.96.
@@ -130,8 +129,7 @@ fn dataset_context_longer_than_the_model_takes_is_refused() {
     let g = genes(5);
     let pairs = [pair(0, 1)];
     let p = params(&Vvp, &[]).unwrap();
-    let err =
-        Vvp.features(&request(&p, &g, None, &pairs), &Mock::with_max_context(4), &NoProgress).unwrap_err();
+    let err = Vvp.features(&request(&p, &g, None, &pairs), &Mock::with_max_context(4), &NoProgress).unwrap_err();
     assert_eq!(
         err.to_string(),
         "parameter `context`: dataset `toy` has 5 genes in the vocabulary, more than the 4 context genes the \

@@ -9,8 +9,7 @@ mod state;
 mod train;
 
 use ugrn_sdk::{
-    Features, FittedTranslator, LabeledFeatures, ParamSpec, Params, PluginInfo, PluginKind, Result,
-    Translator,
+    Features, FittedTranslator, LabeledFeatures, ParamSpec, Params, PluginInfo, PluginKind, Result, Translator,
 };
 
 pub use state::MlpState;
@@ -34,29 +33,16 @@ impl Translator for MlpTranslator {
                     "hidden layer widths, each followed by ReLU; [] is logistic regression",
                 ),
                 ParamSpec::float("learning_rate", 1e-3, "Adam step size"),
-                ParamSpec::float(
-                    "weight_decay",
-                    0.0,
-                    "decoupled weight decay as in AdamW; 0 is plain Adam",
-                ),
+                ParamSpec::float("weight_decay", 0.0, "decoupled weight decay as in AdamW; 0 is plain Adam"),
                 ParamSpec::int("epochs", 200, "maximum number of passes over the training set"),
                 ParamSpec::int("batch_size", 256, "training rows per Adam step"),
-                ParamSpec::int(
-                    "patience",
-                    20,
-                    "stop after this many epochs without a lower validation BCE",
-                ),
+                ParamSpec::int("patience", 20, "stop after this many epochs without a lower validation BCE"),
                 ParamSpec::int("seed", 0, "seeds weight initialisation and batch shuffling"),
             ],
         }
     }
 
-    fn fit(
-        &self,
-        params: &Params,
-        train: &LabeledFeatures,
-        validation: &LabeledFeatures,
-    ) -> Result<FittedTranslator> {
+    fn fit(&self, params: &Params, train: &LabeledFeatures, validation: &LabeledFeatures) -> Result<FittedTranslator> {
         train::fit(&train::Config::from_params(params)?, train, validation)
     }
 

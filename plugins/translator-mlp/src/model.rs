@@ -40,18 +40,12 @@ impl Mlp {
     }
 
     /// Mean BCE over standardised inputs and their labels, in chunks.
-    pub(crate) fn mean_bce(
-        &self,
-        x: &[f32],
-        labels: &[f32],
-        cols: usize,
-    ) -> candle_core::Result<f64> {
+    pub(crate) fn mean_bce(&self, x: &[f32], labels: &[f32], cols: usize) -> candle_core::Result<f64> {
         let mut total = 0.0;
         for (chunk, y) in x.chunks(CHUNK_ROWS * cols).zip(labels.chunks(CHUNK_ROWS)) {
             let t = Tensor::from_slice(chunk, (y.len(), cols), &Device::Cpu)?;
             let y = Tensor::from_slice(y, (y.len(), 1), &Device::Cpu)?;
-            total +=
-                f64::from(bce_with_logits(&self.forward(&t)?, &y)?.sum_all()?.to_scalar::<f32>()?);
+            total += f64::from(bce_with_logits(&self.forward(&t)?, &y)?.sum_all()?.to_scalar::<f32>()?);
         }
         Ok(total / labels.len() as f64)
     }

@@ -85,35 +85,20 @@ impl MlpState {
 
     /// The safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let sizes: Vec<u8> =
-            self.layer_sizes().iter().flat_map(|&s| (s as i64).to_le_bytes()).collect();
+        let sizes: Vec<u8> = self.layer_sizes().iter().flat_map(|&s| (s as i64).to_le_bytes()).collect();
         let mut tensors = vec![
             ("layer_sizes".to_string(), Dtype::I64, vec![self.layers.len() + 1], sizes),
             ("mean".to_string(), Dtype::F32, vec![self.mean.len()], le_bytes(&self.mean)),
             ("std".to_string(), Dtype::F32, vec![self.std.len()], le_bytes(&self.std)),
         ];
         for (i, l) in self.layers.iter().enumerate() {
-            tensors.push((
-                format!("layers.{i}.weight"),
-                Dtype::F32,
-                vec![l.outputs, l.inputs],
-                le_bytes(&l.weight),
-            ));
-            tensors.push((
-                format!("layers.{i}.bias"),
-                Dtype::F32,
-                vec![l.outputs],
-                le_bytes(&l.bias),
-            ));
+            tensors.push((format!("layers.{i}.weight"), Dtype::F32, vec![l.outputs, l.inputs], le_bytes(&l.weight)));
+            tensors.push((format!("layers.{i}.bias"), Dtype::F32, vec![l.outputs], le_bytes(&l.bias)));
         }
-        let writing = |e: safetensors::SafeTensorError| {
-            Error::compute(format!("writing translator state: {e}"))
-        };
+        let writing = |e: safetensors::SafeTensorError| Error::compute(format!("writing translator state: {e}"));
         let views = tensors
             .iter()
-            .map(|(name, dtype, shape, data)| {
-                Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), data)?))
-            })
+            .map(|(name, dtype, shape, data)| Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), data)?)))
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
             .map_err(writing)?;
         // A single metadata entry: safetensors writes metadata from a HashMap, so more than one
@@ -188,9 +173,7 @@ fn le_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 fn tensor<'a>(st: &SafeTensors<'a>, name: &str, dtype: Dtype) -> Result<TensorView<'a>> {
-    let view = st
-        .tensor(name)
-        .map_err(|_| Error::invalid(format!("translator state: tensor `{name}` is missing")))?;
+    let view = st.tensor(name).map_err(|_| Error::invalid(format!("translator state: tensor `{name}` is missing")))?;
     if view.dtype() != dtype {
         return Err(Error::invalid(format!(
             "translator state: tensor `{name}` is {:?}, expected {dtype:?}",

@@ -26,24 +26,15 @@ impl Config {
     pub(crate) fn from_params(params: &Params) -> Result<Self> {
         let hidden = params.usize_list("hidden")?;
         if hidden.contains(&0) {
-            return Err(Error::param(
-                "hidden",
-                format!("layer widths must be at least 1, got {hidden:?}"),
-            ));
+            return Err(Error::param("hidden", format!("layer widths must be at least 1, got {hidden:?}")));
         }
         let learning_rate = params.f64("learning_rate")?;
         if !(learning_rate.is_finite() && learning_rate > 0.0) {
-            return Err(Error::param(
-                "learning_rate",
-                format!("must be positive, got {learning_rate}"),
-            ));
+            return Err(Error::param("learning_rate", format!("must be positive, got {learning_rate}")));
         }
         let weight_decay = params.f64("weight_decay")?;
         if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-            return Err(Error::param(
-                "weight_decay",
-                format!("must be zero or positive, got {weight_decay}"),
-            ));
+            return Err(Error::param("weight_decay", format!("must be zero or positive, got {weight_decay}")));
         }
         let at_least_one = |key: &str| {
             let v = params.usize(key)?;
@@ -68,11 +59,7 @@ struct Best {
     layers: Vec<Layer>,
 }
 
-pub(crate) fn fit(
-    config: &Config,
-    train: &LabeledFeatures,
-    validation: &LabeledFeatures,
-) -> Result<FittedTranslator> {
+pub(crate) fn fit(config: &Config, train: &LabeledFeatures, validation: &LabeledFeatures) -> Result<FittedTranslator> {
     check_labels("training set", train)?;
     check_labels("validation set", validation)?;
     let (rows, cols) = (train.features.values.rows, train.features.values.cols);
@@ -93,10 +80,8 @@ pub(crate) fn fit(
     check_finite("validation features", &validation.features)?;
 
     let (mean, std) = column_statistics(&train.features.values);
-    let sizes: Vec<usize> = std::iter::once(cols)
-        .chain(config.hidden.iter().copied())
-        .chain(std::iter::once(1))
-        .collect();
+    let sizes: Vec<usize> =
+        std::iter::once(cols).chain(config.hidden.iter().copied()).chain(std::iter::once(1)).collect();
     let mut log = vec![format!(
         "MLP {}, {rows} training rows ({} positive), {} validation rows ({} positive)",
         sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
@@ -108,12 +93,10 @@ pub(crate) fn fit(
     let x_train = standardize(&train.features.values, &mean, &std);
     let y_train = targets(&train.labels);
     // An empty validation set may come with no columns at all, so it is not standardised.
-    let validation_data = has_validation.then(|| {
-        (standardize(&validation.features.values, &mean, &std), targets(&validation.labels))
-    });
+    let validation_data =
+        has_validation.then(|| (standardize(&validation.features.values, &mean, &std), targets(&validation.labels)));
     let validation_data = validation_data.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
-    let outcome =
-        run(config, &sizes, (&x_train, &y_train), validation_data).map_err(compute_error)?;
+    let outcome = run(config, &sizes, (&x_train, &y_train), validation_data).map_err(compute_error)?;
 
     let layers = match outcome.best {
         Some(best) => {
@@ -166,16 +149,10 @@ fn run(
     let vars = init(sizes, &mut rng)?;
     // The tensors share storage with the Vars, so they see every optimiser update and carry
     // gradients back to them.
-    let mlp = Mlp {
-        layers: vars.iter().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone())).collect(),
-    };
+    let mlp = Mlp { layers: vars.iter().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone())).collect() };
     let mut adam = AdamW::new(
         vars.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect(),
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
-            ..ParamsAdamW::default()
-        },
+        ParamsAdamW { lr: config.learning_rate, weight_decay: config.weight_decay, ..ParamsAdamW::default() },
     )?;
 
     let mut order: Vec<u32> = (0..rows as u32).collect();
@@ -188,11 +165,8 @@ fn run(
         let mut total = 0.0;
         for batch in order.chunks(config.batch_size) {
             let index = Tensor::from_slice(batch, batch.len(), &dev)?;
-            let loss = bce_with_logits(
-                &mlp.forward(&x.index_select(&index, 0)?)?,
-                &y.index_select(&index, 0)?,
-            )?
-            .mean_all()?;
+            let loss =
+                bce_with_logits(&mlp.forward(&x.index_select(&index, 0)?)?, &y.index_select(&index, 0)?)?.mean_all()?;
             adam.backward_step(&loss)?;
             total += f64::from(loss.to_scalar::<f32>()?) * batch.len() as f64;
         }
@@ -226,8 +200,7 @@ fn init(sizes: &[usize], rng: &mut ChaCha8Rng) -> candle_core::Result<Vec<(Var, 
         .map(|w| {
             let (inputs, outputs) = (w[0], w[1]);
             let bound = 1.0 / (inputs as f32).sqrt();
-            let mut draw =
-                |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
+            let mut draw = |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
             let weight = Var::from_vec(draw(outputs * inputs), (outputs, inputs), &Device::Cpu)?;
             let bias = Var::from_vec(draw(outputs), outputs, &Device::Cpu)?;
             Ok((weight, bias))
@@ -276,10 +249,7 @@ fn column_statistics(values: &Matrix) -> (Vec<f32>, Vec<f32>) {
 fn check_labels(what: &str, set: &LabeledFeatures) -> Result<()> {
     let rows = set.features.values.rows;
     if set.labels.len() != rows {
-        return Err(Error::invalid(format!(
-            "{what}: {} labels for {rows} feature rows",
-            set.labels.len()
-        )));
+        return Err(Error::invalid(format!("{what}: {} labels for {rows} feature rows", set.labels.len())));
     }
     Ok(())
 }

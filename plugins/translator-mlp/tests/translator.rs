@@ -6,8 +6,7 @@ use ugrn_sdk::{Features, LabeledFeatures, Matrix, ParamValue, Params, Translator
 use ugrn_translator_mlp::{MlpState, MlpTranslator};
 
 fn params(given: &[(&str, ParamValue)]) -> Params {
-    let given: BTreeMap<String, ParamValue> =
-        given.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let given: BTreeMap<String, ParamValue> = given.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     Params::resolve(&MlpTranslator.describe().params, given).unwrap()
 }
 
@@ -43,8 +42,7 @@ fn blobs(n: usize, seed: u64) -> LabeledFeatures {
 }
 
 fn log_number(line: &str, key: &str) -> f64 {
-    let rest =
-        &line[line.find(key).unwrap_or_else(|| panic!("`{key}` not in {line:?}")) + key.len()..];
+    let rest = &line[line.find(key).unwrap_or_else(|| panic!("`{key}` not in {line:?}")) + key.len()..];
     rest.trim_start().split([',', ' ']).next().unwrap().parse().unwrap()
 }
 
@@ -53,10 +51,7 @@ fn learns_separable_blobs() {
     let (train, validation) = (blobs(400, 1), blobs(200, 2));
     let p = params(&[]);
     let fitted = MlpTranslator.fit(&p, &train, &validation).unwrap();
-    assert_eq!(
-        fitted.log[0],
-        "MLP 2-64-32-1, 400 training rows (200 positive), 200 validation rows (100 positive)"
-    );
+    assert_eq!(fitted.log[0], "MLP 2-64-32-1, 400 training rows (200 positive), 200 validation rows (100 positive)");
     let logits = MlpTranslator.predict(&p, &fitted.state, &validation.features).unwrap();
     let correct = logits.iter().zip(&validation.labels).filter(|&(&z, &l)| (z > 0.0) == l).count();
     let accuracy = correct as f64 / validation.labels.len() as f64;
@@ -68,22 +63,17 @@ fn early_stopping_keeps_the_best_epoch() {
     // Labels independent of the features: validation BCE soon stops improving.
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut noise = |n: usize| {
-        let rows: Vec<Vec<f32>> =
-            (0..n).map(|_| vec![rng.random(), rng.random(), rng.random()]).collect();
+        let rows: Vec<Vec<f32>> = (0..n).map(|_| vec![rng.random(), rng.random(), rng.random()]).collect();
         let labels: Vec<bool> = (0..n).map(|_| rng.random()).collect();
         labeled(&rows, &labels)
     };
     let (train, validation) = (noise(300), noise(300));
     let p = params(&[("patience", ParamValue::Int(5)), ("learning_rate", ParamValue::Float(0.01))]);
     let fitted = MlpTranslator.fit(&p, &train, &validation).unwrap();
-    let (run, best) =
-        (log_number(&fitted.log[1], "epochs run"), log_number(&fitted.log[1], "best epoch"));
+    let (run, best) = (log_number(&fitted.log[1], "epochs run"), log_number(&fitted.log[1], "best epoch"));
     assert_eq!(run - best, 5.0, "{:?}", fitted.log);
     assert!(run < 200.0, "{:?}", fitted.log);
-    assert_eq!(
-        fitted.log[2],
-        "stopped early: no lower validation BCE in 5 epochs; kept the best epoch's weights"
-    );
+    assert_eq!(fitted.log[2], "stopped early: no lower validation BCE in 5 epochs; kept the best epoch's weights");
 
     // The state holds the best epoch's weights: their validation BCE is the logged best.
     let logits = MlpTranslator.predict(&p, &fitted.state, &validation.features).unwrap();
@@ -109,16 +99,10 @@ fn same_seed_same_logits_other_seed_other_logits() {
     assert_eq!(a, b, "state bytes and log must repeat exactly");
     let la = MlpTranslator.predict(&p, &a.state, &validation.features).unwrap();
     let lb = MlpTranslator.predict(&p, &b.state, &validation.features).unwrap();
-    assert_eq!(
-        la.iter().map(|z| z.to_bits()).collect::<Vec<_>>(),
-        lb.iter().map(|z| z.to_bits()).collect::<Vec<_>>()
-    );
+    assert_eq!(la.iter().map(|z| z.to_bits()).collect::<Vec<_>>(), lb.iter().map(|z| z.to_bits()).collect::<Vec<_>>());
 
-    let p1 = params(&[
-        ("epochs", ParamValue::Int(30)),
-        ("batch_size", ParamValue::Int(32)),
-        ("seed", ParamValue::Int(1)),
-    ]);
+    let p1 =
+        params(&[("epochs", ParamValue::Int(30)), ("batch_size", ParamValue::Int(32)), ("seed", ParamValue::Int(1))]);
     let c = MlpTranslator.fit(&p1, &train, &validation).unwrap();
     let lc = MlpTranslator.predict(&p1, &c.state, &validation.features).unwrap();
     assert_ne!(la, lc);
@@ -127,10 +111,7 @@ fn same_seed_same_logits_other_seed_other_logits() {
 #[test]
 fn state_is_a_safetensors_file_and_round_trips_through_disk() {
     let (train, validation) = (blobs(100, 5), blobs(50, 6));
-    let p = params(&[
-        ("epochs", ParamValue::Int(10)),
-        ("hidden", ParamValue::List(vec![ParamValue::Int(8)])),
-    ]);
+    let p = params(&[("epochs", ParamValue::Int(10)), ("hidden", ParamValue::List(vec![ParamValue::Int(8)]))]);
     let fitted = MlpTranslator.fit(&p, &train, &validation).unwrap();
 
     let st = safetensors::SafeTensors::deserialize(&fitted.state).unwrap();
@@ -138,15 +119,7 @@ fn state_is_a_safetensors_file_and_round_trips_through_disk() {
     names.sort();
     assert_eq!(
         names,
-        [
-            "layer_sizes",
-            "layers.0.bias",
-            "layers.0.weight",
-            "layers.1.bias",
-            "layers.1.weight",
-            "mean",
-            "std"
-        ]
+        ["layer_sizes", "layers.0.bias", "layers.0.weight", "layers.1.bias", "layers.1.weight", "mean", "std"]
     );
     assert_eq!(st.tensor("layers.0.weight").unwrap().shape(), [8, 2]);
     assert_eq!(st.tensor("layers.1.weight").unwrap().shape(), [1, 8]);
@@ -166,12 +139,8 @@ fn state_is_a_safetensors_file_and_round_trips_through_disk() {
 #[test]
 fn standardisation_uses_training_statistics_only() {
     // Column 0: 1, 2, 3, 4 → mean 2.5, population std √1.25. Column 1 constant 7 → std 1.
-    let train = labeled(
-        &[vec![1.0, 7.0], vec![2.0, 7.0], vec![3.0, 7.0], vec![4.0, 7.0]],
-        &[false, true, false, true],
-    );
-    let shifted =
-        labeled(&[vec![101.0, 50.0], vec![102.0, 60.0], vec![103.0, 70.0]], &[false, true, true]);
+    let train = labeled(&[vec![1.0, 7.0], vec![2.0, 7.0], vec![3.0, 7.0], vec![4.0, 7.0]], &[false, true, false, true]);
+    let shifted = labeled(&[vec![101.0, 50.0], vec![102.0, 60.0], vec![103.0, 70.0]], &[false, true, true]);
     let p = params(&[("epochs", ParamValue::Int(2))]);
     let fitted = MlpTranslator.fit(&p, &train, &shifted).unwrap();
     let state = MlpState::from_bytes(&fitted.state).unwrap();
@@ -185,12 +154,10 @@ fn empty_validation_trains_every_epoch() {
     let empty = LabeledFeatures { features: features(&[]), labels: Vec::new() };
     let p = params(&[("epochs", ParamValue::Int(7)), ("patience", ParamValue::Int(1))]);
     let fitted = MlpTranslator.fit(&p, &train, &empty).unwrap();
-    assert_eq!(
-        fitted.log[0],
-        "MLP 2-64-32-1, 60 training rows (30 positive), 0 validation rows (0 positive)"
-    );
+    assert_eq!(fitted.log[0], "MLP 2-64-32-1, 60 training rows (30 positive), 0 validation rows (0 positive)");
     assert!(
-        fitted.log[1].starts_with("no validation set: trained all 7 epochs without early stopping, last-epoch training BCE "),
+        fitted.log[1]
+            .starts_with("no validation set: trained all 7 epochs without early stopping, last-epoch training BCE "),
         "{:?}",
         fitted.log
     );
@@ -204,17 +171,11 @@ fn column_count_mismatch_names_both_counts() {
     let fitted = MlpTranslator.fit(&p, &train, &validation).unwrap();
     let wide = features(&[vec![0.0, 1.0, 2.0]]);
     let err = MlpTranslator.predict(&p, &fitted.state, &wide).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid input: features have 3 columns but the translator was trained on 2"
-    );
+    assert_eq!(err.to_string(), "invalid input: features have 3 columns but the translator was trained on 2");
 
     let wide_validation = labeled(&[vec![0.0, 1.0, 2.0]], &[true]);
     let err = MlpTranslator.fit(&p, &train, &wide_validation).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid input: validation features have 3 columns but training features have 2"
-    );
+    assert_eq!(err.to_string(), "invalid input: validation features have 3 columns but training features have 2");
 }
 
 #[test]
@@ -229,20 +190,15 @@ fn bad_input_and_parameters_are_named() {
     assert_eq!(err.to_string(), "invalid input: training set: 1 labels for 2 feature rows");
 
     let spec = MlpTranslator.describe().params;
-    let p = Params::resolve(
-        &spec,
-        BTreeMap::from([("hidden".to_string(), ParamValue::List(vec![ParamValue::Int(0)]))]),
-    )
-    .unwrap();
+    let p =
+        Params::resolve(&spec, BTreeMap::from([("hidden".to_string(), ParamValue::List(vec![ParamValue::Int(0)]))]))
+            .unwrap();
     let err = MlpTranslator.fit(&p, &blobs(4, 0), &empty).unwrap_err();
     assert_eq!(err.to_string(), "parameter `hidden`: layer widths must be at least 1, got [0]");
-    let err = MlpTranslator
-        .fit(&params(&[("batch_size", ParamValue::Int(0))]), &blobs(4, 0), &empty)
-        .unwrap_err();
+    let err = MlpTranslator.fit(&params(&[("batch_size", ParamValue::Int(0))]), &blobs(4, 0), &empty).unwrap_err();
     assert_eq!(err.to_string(), "parameter `batch_size`: must be at least 1, got 0");
-    let err = MlpTranslator
-        .fit(&params(&[("learning_rate", ParamValue::Float(-1.0))]), &blobs(4, 0), &empty)
-        .unwrap_err();
+    let err =
+        MlpTranslator.fit(&params(&[("learning_rate", ParamValue::Float(-1.0))]), &blobs(4, 0), &empty).unwrap_err();
     assert_eq!(err.to_string(), "parameter `learning_rate`: must be positive, got -1");
 }
 
@@ -250,13 +206,9 @@ fn bad_input_and_parameters_are_named() {
 fn foreign_state_is_refused() {
     let x = features(&[vec![1.0, 2.0]]);
     let err = MlpTranslator.predict(&params(&[]), b"not a state", &x).unwrap_err();
-    assert!(
-        err.to_string().starts_with("invalid input: translator state is not a safetensors file: "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid input: translator state is not a safetensors file: "), "{err}");
     let data = [0u8; 4];
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &data).unwrap();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &data).unwrap();
     let other = safetensors::serialize([("w", view)], None).unwrap();
     let err = MlpTranslator.predict(&params(&[]), &other, &x).unwrap_err();
     assert_eq!(

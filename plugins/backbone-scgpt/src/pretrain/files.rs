@@ -97,7 +97,8 @@ pub(crate) fn save_random(
 ) -> Result<()> {
     let args_path = dir.join(ARGS_FILE);
     let temp = temp_path(&args_path);
-    std::fs::copy(args, &temp).map_err(|e| Error::file(args.display(), format!("copying to {}: {e}", temp.display())))?;
+    std::fs::copy(args, &temp)
+        .map_err(|e| Error::file(args.display(), format!("copying to {}: {e}", temp.display())))?;
     finish(&temp, &args_path)?;
     write_json(&dir.join(VOCAB_FILE), vocab)?;
     let path = dir.join(SAFETENSORS_FILE);

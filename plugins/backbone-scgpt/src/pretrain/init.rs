@@ -41,11 +41,8 @@ fn norm(defs: &mut Vec<ParamDef>, prefix: &str, dim: usize) {
 pub(crate) fn param_defs(config: &Config, vocab_len: usize) -> Vec<ParamDef> {
     let (d, f) = (config.embsize, config.d_hid);
     // scGPT's `init_weights` overrides the embedding's N(0, 1) with U(±0.1).
-    let mut defs = vec![ParamDef {
-        name: "encoder.embedding.weight".into(),
-        shape: vec![vocab_len, d],
-        init: Init::Uniform(0.1),
-    }];
+    let mut defs =
+        vec![ParamDef { name: "encoder.embedding.weight".into(), shape: vec![vocab_len, d], init: Init::Uniform(0.1) }];
     norm(&mut defs, "encoder.enc_norm", d);
     linear(&mut defs, "value_encoder.linear1", 1, d, true);
     linear(&mut defs, "value_encoder.linear2", d, d, true);

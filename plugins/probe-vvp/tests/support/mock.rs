@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use ugrn_sdk::{
-    AttentionMaps, CellBatch, DatasetView, Error, Expression, GeneSymbol, Matrix, ModelInfo, ModelOracle,
-    Pair, ParamValue, Params, Pass, Probe, ProbeRequest, Progress, Result, TokenId,
+    AttentionMaps, CellBatch, DatasetView, Error, Expression, GeneSymbol, Matrix, ModelInfo, ModelOracle, Pair,
+    ParamValue, Params, Pass, Probe, ProbeRequest, Progress, Result, TokenId,
 };
 
 pub const ALPHA: f64 = 0.01;

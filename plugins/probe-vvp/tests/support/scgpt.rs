@@ -11,14 +11,10 @@ pub const FIXTURE_ENV: &str = "UGRN_SCGPT_FIXTURE";
 
 /// `UGRN_SCGPT_FIXTURE`, else the shared `scgpt-tiny` beside the repository.
 pub fn fixture_dir() -> PathBuf {
-    let dir = std::env::var_os(FIXTURE_ENV).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/scgpt-tiny"))
-    });
-    assert!(
-        dir.is_dir(),
-        "scGPT fixture folder {} not found: set {FIXTURE_ENV} to a fixture folder",
-        dir.display()
-    );
+    let dir = std::env::var_os(FIXTURE_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/scgpt-tiny")));
+    assert!(dir.is_dir(), "scGPT fixture folder {} not found: set {FIXTURE_ENV} to a fixture folder", dir.display());
     dir
 }
 
