@@ -38,7 +38,7 @@ cargo test --release -p 'ugrn-backbone-*' --features cuda --no-run --message-for
     | copy_executables "$stage/tests" parity
 cargo bench --no-run -p ugrn-backbone-scgpt --features cuda --message-format=json \
     | copy_executables "$stage/benches" scgpt
-cargo bench --no-run -p ugrn-probe-vvp --features ugrn-backbone-scgpt/cuda --message-format=json \
+cargo bench --no-run -p ugrn-probe-bench --features cuda --message-format=json \
     | copy_executables "$stage/benches" probes
 
 cp "$target/release/ugrn" "$stage/bin/"

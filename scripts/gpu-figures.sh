@@ -59,7 +59,7 @@ if wanted gdt; then
     free_mib="$(nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)"
     budget=$(( ${free_mib:-1280} * 8 / 10 ))
     for dtype in f32 bf16; do
-        step "gdt every hESC source $dtype" "gdt-$dtype.md" "$bundle/benches/probe-vvp-probes" --model whole-human \
+        step "gdt every hESC source $dtype" "gdt-$dtype.md" "$bundle/benches/probes-probes" --model whole-human \
             --contexts dataset --pairs all --probes gdt --runs 3 --device cuda:0 --dtype "$dtype" --budget-mib "$budget"
     done
 fi

@@ -8,7 +8,7 @@ use ugrn_sdk::{DatasetView, GeneSymbol, LoadRequest, NoProgress, Pair, ParamValu
 use ugrn_tests::{deps_dir, native_library, scgpt_fixture};
 
 /// `UGRN_VVP_COMPONENT`, else what `cargo build --release --target wasm32-wasip2 -p
-/// ugrn-probe-vvp` leaves in this target folder.
+/// ugrn-probe-vvp-plugin` leaves in this target folder.
 fn vvp_component() -> Option<PathBuf> {
     let path = std::env::var_os("UGRN_VVP_COMPONENT")
         .map(PathBuf::from)

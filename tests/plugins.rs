@@ -1,7 +1,31 @@
 //! The native plugin gate and panic boundary.
 use ugrn::plugin::{PluginHandle, Registry};
-use ugrn_sdk::{DatasetView, Matrix, ModelOracle, NoProgress, Pair, ParamValue, Params, ProbeRequest};
+use ugrn_sdk::{DatasetView, Matrix, ModelOracle, NoProgress, Pair, ParamValue, Params, PluginKind, ProbeRequest};
 use ugrn_tests::native_library;
+
+#[test]
+fn every_shipped_library_declares_its_plugin() {
+    let shipped = [
+        ("ugrn_backbone_scgpt", "backbone-scgpt", PluginKind::Backbone),
+        ("ugrn_backbone_geneformer", "backbone-geneformer", PluginKind::Backbone),
+        ("ugrn_probe_vvp", "probe-vvp", PluginKind::Probe),
+        ("ugrn_probe_gdt", "probe-gdt", PluginKind::Probe),
+        ("ugrn_probe_pert", "probe-pert", PluginKind::Probe),
+        ("ugrn_probe_emb", "probe-emb", PluginKind::Probe),
+        ("ugrn_probe_attn", "probe-attn", PluginKind::Probe),
+        ("ugrn_translator_mlp", "translator-mlp", PluginKind::Translator),
+        ("ugrn_evaluator_beeline", "evaluator-beeline", PluginKind::Evaluator),
+    ];
+    for (lib, name, kind) in shipped {
+        let mut registry = Registry::default();
+        registry.load_file(&native_library(lib));
+        let refused: Vec<String> = registry.refused.iter().map(|e| e.to_string()).collect();
+        assert!(refused.is_empty(), "{lib}: {refused:?}");
+        let plugin = registry.get(name).unwrap_or_else(|| panic!("{lib} declares no plugin `{name}`"));
+        assert_eq!(plugin.info.kind, kind, "{lib}");
+        assert_eq!(registry.plugins().count(), 1, "{lib}");
+    }
+}
 
 #[test]
 fn plugin_with_other_abi_version_is_refused_naming_file_and_both_versions() {

@@ -11,6 +11,12 @@
 //! ugrn_sdk::export_probe!(MyProbe);
 //! ```
 //!
+//! The macro defines the exported symbol the host looks up, so it belongs in the crate that is
+//! built as the loadable library and in no library that other crates link: two linked copies of
+//! the symbol collide. A plugin whose logic others link (for tests or benches) keeps that logic in
+//! an rlib and calls the macro in a thin `cdylib` crate of its own, as ugrn's plugins do
+//! (`plugins/<name>/plugin/`).
+//!
 //! Built for a wasm target (`cargo build --target wasm32-wasip2`) with this crate's `guest`
 //! feature, the same crate is a WebAssembly component of its kind's world in `wit/plugin.wit`
 //! (`ugrn:plugin/probe@0.1.0`, …). Probes, translators and evaluators can be components;
@@ -29,7 +35,6 @@ mod oracle;
 mod params;
 mod plugin;
 mod types;
-pub mod virtual_cell;
 
 pub use declaration::{
     ABI_VERSION, DECLARATION_SYMBOL, PluginDeclaration, PluginObject, RUSTC_VERSION, RUSTC_VERSION_C, SDK_VERSION,

@@ -159,5 +159,3 @@ impl Backbone for Geneformer {
         Ok(Box::new(self.load_oracle(request)?))
     }
 }
-
-ugrn_sdk::export_backbone!(Geneformer);

@@ -22,16 +22,6 @@ fn describes_itself() {
 }
 
 #[test]
-fn exports_a_backbone_declaration() {
-    let decl = &ugrn_backbone_geneformer::UGRN_PLUGIN_DECLARATION;
-    assert_eq!(decl.abi_version, ugrn_sdk::ABI_VERSION);
-    match (decl.create)().unwrap() {
-        ugrn_sdk::PluginObject::Backbone(b) => assert_eq!(b.describe().name, "backbone-geneformer"),
-        _ => panic!("the declaration builds something other than a backbone"),
-    }
-}
-
-#[test]
 fn model_info() {
     let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
     let info = oracle.info();

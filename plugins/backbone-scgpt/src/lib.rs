@@ -103,5 +103,3 @@ impl Backbone for ScGpt {
         pretrain::pretrain(request, progress)
     }
 }
-
-ugrn_sdk::export_backbone!(ScGpt);

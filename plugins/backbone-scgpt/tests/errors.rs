@@ -74,13 +74,15 @@ fn pytorch_attention_names_load_the_same_model() {
 fn wrong_shape_is_named_with_both_shapes() {
     let tmp = tempfile::tempdir().unwrap();
     let mut tensors = fixture_tensors();
-    tensors.insert("decoder.fc.0.weight".into(), Tensor::zeros((32, 16), DType::F32, &Device::Cpu).unwrap());
+    let d = fixture_size("embsize");
+    tensors.insert("decoder.fc.0.weight".into(), Tensor::zeros((d, d / 2), DType::F32, &Device::Cpu).unwrap());
     write_checkpoint(tmp.path(), &tensors);
     assert_eq!(
         load_error(tmp.path(), "auto"),
         format!(
-            "{}: tensor `decoder.fc.0.weight` has shape [32, 16], expected [32, 32]",
-            tmp.path().join("model.safetensors").display()
+            "{}: tensor `decoder.fc.0.weight` has shape [{d}, {}], expected [{d}, {d}]",
+            tmp.path().join("model.safetensors").display(),
+            d / 2
         )
     );
 }
@@ -89,10 +91,12 @@ fn wrong_shape_is_named_with_both_shapes() {
 fn vocabulary_must_match_the_embedding() {
     let tmp = tempfile::tempdir().unwrap();
     let mut tensors = fixture_tensors();
-    tensors.insert("encoder.embedding.weight".into(), Tensor::zeros((50, 32), DType::F32, &Device::Cpu).unwrap());
+    let (v, d) = (fixture_vocab_len(), fixture_size("embsize"));
+    tensors.insert("encoder.embedding.weight".into(), Tensor::zeros((v - 1, d), DType::F32, &Device::Cpu).unwrap());
     write_checkpoint(tmp.path(), &tensors);
     let err = load_error(tmp.path(), "auto");
-    assert!(err.ends_with("tensor `encoder.embedding.weight` has shape [50, 32], expected [51, 32]"), "{err}");
+    let expected = format!("tensor `encoder.embedding.weight` has shape [{}, {d}], expected [{v}, {d}]", v - 1);
+    assert!(err.ends_with(&expected), "{err}");
 }
 
 #[test]
@@ -138,7 +142,7 @@ fn weight_file_choice() {
     );
     // `auto` falls back to best_model.pt.
     let oracle = load_oracle(tmp.path(), "auto", "f32").unwrap();
-    assert_eq!(oracle.model().config.embsize, 32);
+    assert_eq!(oracle.model().config.embsize, fixture_size("embsize"));
 }
 
 #[test]

@@ -17,23 +17,18 @@ fn describes_itself() {
 }
 
 #[test]
-fn exports_a_backbone_declaration() {
-    let decl = &ugrn_backbone_scgpt::UGRN_PLUGIN_DECLARATION;
-    assert_eq!(decl.abi_version, ugrn_sdk::ABI_VERSION);
-    match (decl.create)().unwrap() {
-        ugrn_sdk::PluginObject::Backbone(b) => assert_eq!(b.describe().name, "backbone-scgpt"),
-        _ => panic!("the declaration builds something other than a backbone"),
-    }
-}
-
-#[test]
 fn model_info() {
     let oracle = load_oracle(&fixture_dir(), "safetensors", "f32").unwrap();
     let info = oracle.info();
     assert_eq!(info.family, "scgpt");
-    assert_eq!((info.layers, info.heads, info.embedding_dim, info.vocabulary), (2, 4, 32, 51));
-    assert_eq!(info.max_context, 1199);
-    assert_eq!((info.value_min, info.value_max, info.default_background), (0.0, 50.0, DEFAULT_BACKGROUND));
+    assert_eq!(
+        (info.layers, info.heads, info.embedding_dim, info.vocabulary),
+        (fixture_size("nlayers"), fixture_size("nheads"), fixture_size("embsize"), fixture_vocab_len())
+    );
+    // `<cls>` takes one of the `max_seq_len` positions; bins run 0..n_bins-1.
+    assert_eq!(info.max_context, fixture_size("max_seq_len") - 1);
+    let top_bin = (fixture_size("n_bins") - 1) as f32;
+    assert_eq!((info.value_min, info.value_max, info.default_background), (0.0, top_bin, DEFAULT_BACKGROUND));
     assert_eq!((info.device.as_str(), info.dtype.as_str()), ("cpu", "f32"));
     assert_eq!(info.checkpoint_sha256.len(), 64);
     assert!(info.checkpoint_sha256.chars().all(|c| c.is_ascii_hexdigit()));

@@ -26,8 +26,6 @@ impl Evaluator for BeelineEvaluator {
     }
 }
 
-ugrn_sdk::export_evaluator!(BeelineEvaluator);
-
 /// True and false positives at one distinct score threshold, counting every pair whose score is
 /// at least that threshold.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 //! q·k scores of one layer are rank-normalised per head, first along each row, then along each
 //! column, and averaged over heads; the feature of pair (i, j) is that map at row j (the target's
 //! query), column i (the source's key), as the tutorial reads a transcription factor's column.
-use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant, value_param};
+use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant, value_param};
 use ugrn_sdk::{
     AttentionMaps, Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe,
     ProbeRequest, Progress, Result,
@@ -112,17 +112,17 @@ impl Probe for Attn {
     ) -> Result<Features> {
         let params = request.params;
         let layer = layer_index(params, oracle.info().layers)?;
-        let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let mean;
         let base = match params.str("cell")? {
             "mean" => {
-                mean = probing.mean_cell(&request.dataset, oracle)?;
-                Base::Prepared(&mean)
+                mean = plan.mean_cell(&request.dataset, oracle)?;
+                BaseCell::PerGene(&mean)
             }
-            "virtual" => Base::Background(value_param(params, "background")?),
+            "virtual" => BaseCell::Virtual(value_param(params, "background")?),
             other => return Err(Error::param("cell", format!("{other:?} is not one of mean, virtual"))),
         };
-        probing.run(vec!["attn".into()], &base, &[Variant::Unchanged], progress, |cells| {
+        plan.run(vec!["attn".into()], &base, &[Variant::Unchanged], progress, |cells| {
             let mut normalized = Vec::with_capacity(cells.batches().len());
             for batch in cells.batches() {
                 let maps = oracle.attention_scores(batch, layer)?;
@@ -150,5 +150,3 @@ impl Probe for Attn {
         })
     }
 }
-
-ugrn_sdk::export_probe!(Attn);

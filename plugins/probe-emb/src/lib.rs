@@ -5,7 +5,7 @@
 //! baseline) or `[E_i; E_j]`. No cell is run, so the context does not apply.
 use std::collections::HashMap;
 
-use ugrn_sdk::virtual_cell::pair_tokens;
+use ugrn_probe_kit::pair_tokens;
 use ugrn_sdk::{
     Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
     Result, TokenId,
@@ -106,5 +106,3 @@ impl Probe for Emb {
         Features::new((0..width).map(|k| format!("emb_{k}")).collect(), out)
     }
 }
-
-ugrn_sdk::export_probe!(Emb);

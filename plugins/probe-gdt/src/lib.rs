@@ -3,7 +3,7 @@
 //! Feature t of pair (i, j) is `∂readout_j / ∂value_i` at the virtual cell with i at
 //! `baselines[t]` and every other context gene at `background`: the local slope of j's response
 //! to i along a trajectory of source levels. Derivatives are the oracle's exact ones.
-use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant, value_list_param, value_param};
+use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant, value_list_param, value_param};
 use ugrn_sdk::{
     Features, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -56,11 +56,9 @@ impl Probe for Gdt {
         let params = request.params;
         let background = value_param(params, "background")?;
         let baselines = value_list_param(params, "baselines")?;
-        let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let columns = baselines.iter().map(|b| format!("gdt_b{b}")).collect();
         let variants: Vec<Variant> = baselines.iter().map(|&b| Variant::Set(b)).collect();
-        probing.run(columns, &Base::Background(background), &variants, progress, |cells| cells.derivative(oracle))
+        plan.run(columns, &BaseCell::Virtual(background), &variants, progress, |cells| cells.derivative(oracle))
     }
 }
-
-ugrn_sdk::export_probe!(Gdt);

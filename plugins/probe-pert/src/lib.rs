@@ -4,7 +4,7 @@
 //! dataset's mean expression over the context genes in model input values (the oracle's
 //! `prepare_expression`: for scGPT, binned as scGPT bins a cell). This is the usual scFM
 //! in-silico knock-out, so its scale follows each gene's real expression level.
-use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant};
+use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant};
 use ugrn_sdk::{
     Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -56,15 +56,13 @@ impl Probe for Pert {
     ) -> Result<Features> {
         let params = request.params;
         let column = column(params)?;
-        let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
-        let mean = probing.mean_cell(&request.dataset, oracle)?;
+        let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let mean = plan.mean_cell(&request.dataset, oracle)?;
         let variants = [Variant::Unchanged, Variant::Set(0.0)];
-        probing.run(vec![column.into()], &Base::Prepared(&mean), &variants, progress, |cells| {
+        plan.run(vec![column.into()], &BaseCell::PerGene(&mean), &variants, progress, |cells| {
             let r = cells.readout(oracle)?;
             let diff = (0..r.rows).map(|row| r.get(row, 0) - r.get(row, 1)).collect();
             Matrix::new(r.rows, 1, diff)
         })
     }
 }
-
-ugrn_sdk::export_probe!(Pert);

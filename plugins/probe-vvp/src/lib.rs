@@ -4,7 +4,7 @@
 //! readout_j(virtual cell with every gene at background)`, every other context gene at
 //! `background`: the response of j along a curve of source values, measured from one shared
 //! reference so that all pairs and datasets sit in the same coordinates.
-use ugrn_sdk::virtual_cell::{Base, ProbeContext, Probing, Variant, value_list_param, value_param};
+use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant, value_list_param, value_param};
 use ugrn_sdk::{
     Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -57,13 +57,13 @@ impl Probe for Vvp {
         let params = request.params;
         let background = value_param(params, "background")?;
         let targets = value_list_param(params, "targets")?;
-        let probing = Probing::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let columns = targets.iter().map(|v| format!("vvp_v{v}")).collect();
         // The reference cell is the last variant.
         let mut variants: Vec<Variant> = targets.iter().map(|&v| Variant::Set(v)).collect();
         variants.push(Variant::Unchanged);
         let m = targets.len();
-        probing.run(columns, &Base::Background(background), &variants, progress, |cells| {
+        plan.run(columns, &BaseCell::Virtual(background), &variants, progress, |cells| {
             let r = cells.readout(oracle)?;
             let mut out = Matrix::zeros(r.rows, m);
             for row in 0..r.rows {
@@ -76,5 +76,3 @@ impl Probe for Vvp {
         })
     }
 }
-
-ugrn_sdk::export_probe!(Vvp);

@@ -50,5 +50,3 @@ impl Translator for MlpTranslator {
         MlpState::from_bytes(state)?.logits(features)
     }
 }
-
-ugrn_sdk::export_translator!(MlpTranslator);

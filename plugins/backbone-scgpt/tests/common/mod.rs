@@ -27,6 +27,26 @@ pub fn cases() -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The fixture's `args.json`, read as plain JSON, so tests take sizes from the fixture they run on.
+pub fn fixture_args() -> serde_json::Value {
+    let path = fixture_dir().join("args.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A size from the fixture's `args.json`.
+pub fn fixture_size(key: &str) -> usize {
+    fixture_args()[key].as_u64().unwrap_or_else(|| panic!("args.json: `{key}` is not a count")) as usize
+}
+
+/// Tokens in the fixture's `vocab.json`.
+pub fn fixture_vocab_len() -> usize {
+    let path = fixture_dir().join("vocab.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let vocab: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    vocab.as_object().unwrap_or_else(|| panic!("{}: not an object", path.display())).len()
+}
+
 /// The fixture's per-element tolerance (`cases.json`).
 pub fn fixture_closeness() -> Closeness {
     Closeness::of_cases(&cases())

@@ -1,0 +1,75 @@
+//! GDT against the closed-form mock oracle.
+
+use ugrn_probe_gdt::{DEFAULT_BASELINES, Gdt};
+use ugrn_probe_kit::testing::mock::{
+    ALPHA, Mock, Recorder, all_pairs, assert_close, floats, genes, pair, params, request, text, w,
+};
+use ugrn_sdk::{NoProgress, ParamValue, Probe};
+
+/// ∂readout_j/∂v_i with i at `v` and the other `n − 1` genes at `b`: w(j, i) + 2·ALPHA·((n − 1)·b + v).
+fn expected(i: u32, j: u32, v: f64, b: f64, n: f64) -> f64 {
+    w(j, i) + 2.0 * ALPHA * ((n - 1.0) * b + v)
+}
+
+#[test]
+fn dataset_context_gives_the_slope_in_the_whole_cell() {
+    let mut g = genes(5);
+    g.push("X".into());
+    let pairs = [pair(1, 2), pair(3, 3), pair(3, 0)];
+    let p = params(&Gdt, &[("baselines", floats(&[0.0, 5.0])), ("background", ParamValue::Float(2.0))]).unwrap();
+    let f = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
+    assert_eq!(f.columns, ["gdt_b0", "gdt_b5"]);
+    // By hand for (G1 → G2) at 5: w(2, 1) + 0.02·(4·2 + 5) = 0.1 + 0.26 = 0.36.
+    assert_close(f.values.get(0, 1), 0.36);
+    for (row, p) in pairs.iter().enumerate() {
+        for (t, v) in [0.0, 5.0].into_iter().enumerate() {
+            assert_close(f.values.get(row, t), expected(p.source as u32, p.target as u32, v, 2.0, 5.0));
+        }
+    }
+}
+
+#[test]
+fn pair_context_gives_the_slope_in_a_two_gene_cell() {
+    let g = genes(5);
+    let pairs = [pair(1, 2), pair(3, 3)];
+    let p = params(&Gdt, &[("context", text("pair"))]).unwrap();
+    let f = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
+    assert_eq!(f.columns.len(), DEFAULT_BASELINES.len());
+    for (t, &v) in DEFAULT_BASELINES.iter().enumerate() {
+        assert_close(f.values.get(0, t), expected(1, 2, v, 1.0, 2.0));
+        assert_close(f.values.get(1, t), expected(3, 3, v, 1.0, 1.0));
+    }
+}
+
+#[test]
+fn derivatives_run_one_cell_per_source_and_baseline() {
+    let g = genes(30);
+    let oracle = Mock::new();
+    let pairs = all_pairs(0..12, &[20, 21, 22, 23]);
+    let progress = Recorder::default();
+    let p = params(&Gdt, &[]).unwrap();
+    Gdt.features(&request(&p, &g, None, &pairs), &oracle, &progress).unwrap();
+    let calls = oracle.calls("derivative");
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].cells, calls[0].genes), (12 * 8, 30));
+    assert!(oracle.calls("readout").is_empty());
+    assert_eq!(*progress.advanced.lock().unwrap(), [48]);
+
+    let oracle = Mock::new();
+    let p = params(&Gdt, &[("context", text("pair"))]).unwrap();
+    Gdt.features(&request(&p, &g, None, &pairs), &oracle, &NoProgress).unwrap();
+    let calls = oracle.calls("derivative");
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].cells, calls[0].genes), (48 * 8, 2));
+}
+
+#[test]
+fn bad_baselines_are_named() {
+    let g = genes(2);
+    let pairs = [pair(0, 1)];
+    let p = params(&Gdt, &[("baselines", floats(&[2.0, 2.0]))]).unwrap();
+    let err = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap_err();
+    assert_eq!(err.to_string(), "parameter `baselines`: 2 is listed twice");
+    let err = params(&Gdt, &[("baselines", text("all"))]).unwrap_err();
+    assert_eq!(err.to_string(), "parameter `baselines`: expected list of numbers, got \"all\"");
+}

@@ -1,0 +1,132 @@
+//! The cells of one chunk: what a cell starts from, what it does to its source, and where each
+//! pair's values are read back.
+use ugrn_sdk::{CellBatch, Error, Matrix, ModelOracle, Result, TokenId};
+
+/// The input values of a cell before its source is changed.
+#[derive(Debug, Clone, Copy)]
+pub enum BaseCell<'a> {
+    /// Every gene at this value: a virtual cell.
+    Virtual(f32),
+    /// One value per context gene, in [`CellPlan::context_tokens`](crate::CellPlan::context_tokens) order (e.g.
+    /// [`CellPlan::mean_cell`](crate::CellPlan::mean_cell)); a `pair` cell takes the values of its two genes.
+    PerGene(&'a [f32]),
+}
+
+/// What one cell does to its source gene.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Variant {
+    /// The source's input value is set to this.
+    Set(f32),
+    /// The base cell as it is. In `dataset` context it is the same cell for every source.
+    Unchanged,
+}
+
+/// Where one (pair, variant) is read: cell `cell` of batch `batch`, the source at gene position
+/// `source` and the target at `target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadSite {
+    pub batch: usize,
+    pub cell: usize,
+    pub source: usize,
+    pub target: usize,
+}
+
+/// The cells of one chunk: batches of equally long cells, and where each row's variants are read.
+#[derive(Debug, Clone)]
+pub struct ChunkCells {
+    pub(crate) batches: Vec<CellBatch>,
+    /// Per batch, per cell: the source's position.
+    pub(crate) sources: Vec<Vec<usize>>,
+    /// `rows × variants`, row-major.
+    pub(crate) reads: Vec<ReadSite>,
+    pub(crate) variants: usize,
+    /// Whether one unchanged cell serves several sources.
+    pub(crate) shared: bool,
+}
+
+impl ChunkCells {
+    /// Rows (pairs) of the chunk.
+    pub fn rows(&self) -> usize {
+        self.reads.len() / self.variants
+    }
+
+    pub fn batches(&self) -> &[CellBatch] {
+        &self.batches
+    }
+
+    pub fn read(&self, row: usize, variant: usize) -> ReadSite {
+        self.reads[row * self.variants + variant]
+    }
+
+    /// The readout at each row's target, `rows × variants`.
+    pub fn readout(&self, oracle: &dyn ModelOracle) -> Result<Matrix> {
+        let outputs = self.batches.iter().map(|b| oracle.readout(b)).collect::<Result<Vec<_>>>()?;
+        self.gather(&outputs, "readout")
+    }
+
+    /// ∂readout[target] / ∂value[source] for each row, `rows × variants`.
+    pub fn derivative(&self, oracle: &dyn ModelOracle) -> Result<Matrix> {
+        if self.shared {
+            return Err(Error::invalid(
+                "derivatives need one source per cell, but an unchanged cell is shared by several sources",
+            ));
+        }
+        let outputs = self
+            .batches
+            .iter()
+            .zip(&self.sources)
+            .map(|(b, s)| oracle.readout_derivative(b, s))
+            .collect::<Result<Vec<_>>>()?;
+        self.gather(&outputs, "readout derivative")
+    }
+
+    fn gather(&self, outputs: &[Matrix], what: &str) -> Result<Matrix> {
+        for (batch, out) in self.batches.iter().zip(outputs) {
+            if out.rows != batch.cells() || out.cols != batch.genes() {
+                return Err(Error::compute(format!(
+                    "the oracle's {what} is {}×{} for {} cells of {} genes",
+                    out.rows,
+                    out.cols,
+                    batch.cells(),
+                    batch.genes()
+                )));
+            }
+        }
+        let data = self.reads.iter().map(|r| outputs[r.batch].get(r.cell, r.target)).collect();
+        Matrix::new(self.rows(), self.variants, data)
+    }
+}
+
+/// Equally long cells, each a base row with at most its source changed.
+pub(crate) struct VirtualCells {
+    pub(crate) genes: usize,
+    tokens: Vec<TokenId>,
+    values: Vec<f32>,
+    sources: Vec<usize>,
+}
+
+impl VirtualCells {
+    pub(crate) fn new(genes: usize) -> Self {
+        VirtualCells { genes, tokens: Vec::new(), values: Vec::new(), sources: Vec::new() }
+    }
+
+    /// Adds a cell over `tokens` with `values`, the gene at `source` set to `set` if given;
+    /// returns its index.
+    pub(crate) fn push(&mut self, tokens: &[TokenId], values: &[f32], source: usize, set: Option<f32>) -> usize {
+        self.tokens.extend_from_slice(tokens);
+        let start = self.values.len();
+        self.values.extend_from_slice(values);
+        if let Some(v) = set {
+            self.values[start + source] = v;
+        }
+        self.sources.push(source);
+        self.sources.len() - 1
+    }
+
+    pub(crate) fn finish(self) -> (CellBatch, Vec<usize>) {
+        let values = Matrix { rows: self.sources.len(), cols: self.genes, data: self.values };
+        // Every push adds `genes` tokens and values, so the shapes always agree.
+        let batch = CellBatch::new(self.tokens, values).expect("one token per value");
+        (batch, self.sources)
+    }
+}

@@ -1,0 +1,3 @@
+//! What the probes' tests share (feature `testing`, for dev-dependencies only).
+pub mod mock;
+pub mod scgpt;

@@ -1,0 +1,137 @@
+//! VVP against the closed-form mock oracle.
+
+use ugrn_probe_kit::SOURCES_PER_CHUNK;
+use ugrn_probe_kit::testing::mock::{
+    ALPHA, Mock, Recorder, all_pairs, assert_close, floats, genes, pair, params, request, text, w,
+};
+use ugrn_probe_vvp::{DEFAULT_TARGETS, Vvp};
+use ugrn_sdk::{NoProgress, ParamValue, Probe};
+
+/// VVP of pair (i, j) at target v over a virtual cell of `n` genes at background `b`:
+/// w(j, i)·(v − b) + ALPHA·(((n − 1)·b + v)² − (n·b)²).
+fn expected(i: u32, j: u32, v: f64, b: f64, n: f64) -> f64 {
+    w(j, i) * (v - b) + ALPHA * (((n - 1.0) * b + v).powi(2) - (n * b).powi(2))
+}
+
+#[test]
+fn dataset_context_gives_the_response_over_the_whole_cell() {
+    // `X` is outside the vocabulary, so the context is G0..G4 (five genes).
+    let mut g = genes(5);
+    g.push("X".into());
+    let pairs = [pair(1, 2), pair(1, 1), pair(3, 0), pair(1, 4)];
+    let p = params(&Vvp, &[("targets", floats(&[0.0, 5.0, 20.0])), ("background", ParamValue::Float(1.0))]).unwrap();
+    let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
+    assert_eq!(f.columns, ["vvp_v0", "vvp_v5", "vvp_v20"]);
+    // By hand for (G1 → G2) at 5: w(2, 1) = 0.1, so 0.1·4 + 0.01·((4 + 5)² − 5²) = 0.96.
+    assert_close(f.values.get(0, 1), 0.96);
+    for (row, p) in pairs.iter().enumerate() {
+        for (m, v) in [0.0, 5.0, 20.0].into_iter().enumerate() {
+            assert_close(f.values.get(row, m), expected(p.source as u32, p.target as u32, v, 1.0, 5.0));
+        }
+    }
+}
+
+#[test]
+fn pair_context_sees_only_the_two_genes() {
+    let g = genes(5);
+    let pairs = [pair(1, 2), pair(1, 1), pair(4, 0)];
+    let p = params(&Vvp, &[("targets", floats(&[5.0, 30.0])), ("context", text("pair"))]).unwrap();
+    let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
+    // (G1 → G2) at 5: 0.1·4 + 0.01·((1 + 5)² − 2²) = 0.72, not the 0.96 of the dataset context.
+    assert_close(f.values.get(0, 0), 0.72);
+    for (m, v) in [5.0, 30.0].into_iter().enumerate() {
+        assert_close(f.values.get(0, m), expected(1, 2, v, 1.0, 2.0));
+        // A self-pair is a one-gene cell.
+        assert_close(f.values.get(1, m), expected(1, 1, v, 1.0, 1.0));
+        assert_close(f.values.get(2, m), expected(4, 0, v, 1.0, 2.0));
+    }
+}
+
+#[test]
+fn defaults_are_the_fixture_targets_at_background_one_in_dataset_context() {
+    let g = genes(3);
+    let pairs = [pair(0, 2)];
+    let p = params(&Vvp, &[]).unwrap();
+    let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
+    assert_eq!(f.columns.len(), DEFAULT_TARGETS.len());
+    for (m, &v) in DEFAULT_TARGETS.iter().enumerate() {
+        assert_close(f.values.get(0, m), expected(0, 2, v, 1.0, 3.0));
+    }
+}
+
+#[test]
+fn dataset_context_runs_one_cell_per_source_and_target_value() {
+    let g = genes(40);
+    let targets: Vec<usize> = (0..10).collect();
+    let oracle = Mock::new();
+    let pairs = all_pairs(0..10, &targets);
+    let p = params(&Vvp, &[]).unwrap();
+    Vvp.features(&request(&p, &g, None, &pairs), &oracle, &NoProgress).unwrap();
+    let calls = oracle.calls("readout");
+    // 100 pairs, one call: 10 sources × 8 targets and the one shared reference cell.
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].cells, calls[0].genes), (10 * 8 + 1, 40));
+
+    // 40 sources split into chunks of 16, 16 and 8, progress following them.
+    assert_eq!(SOURCES_PER_CHUNK, 16);
+    let oracle = Mock::new();
+    let pairs = all_pairs(0..40, &[0, 1]);
+    let progress = Recorder::default();
+    Vvp.features(&request(&p, &g, None, &pairs), &oracle, &progress).unwrap();
+    let cells: Vec<usize> = oracle.calls("readout").iter().map(|c| c.cells).collect();
+    assert_eq!(cells, [16 * 8 + 1, 16 * 8 + 1, 8 * 8 + 1]);
+    assert_eq!(*progress.total.lock().unwrap(), [80]);
+    assert_eq!(*progress.advanced.lock().unwrap(), [32, 32, 16]);
+}
+
+#[test]
+fn pair_context_packs_all_pairs_into_one_batch() {
+    let g = genes(20);
+    let oracle = Mock::new();
+    let pairs = all_pairs(0..10, &[10, 11, 12]);
+    let p = params(&Vvp, &[("context", text("pair"))]).unwrap();
+    Vvp.features(&request(&p, &g, None, &pairs), &oracle, &NoProgress).unwrap();
+    let calls = oracle.calls("readout");
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].cells, calls[0].genes), (30 * 9, 2));
+}
+
+#[test]
+fn bad_parameters_and_genes_are_named() {
+    let g = vec!["G0".to_string(), "NOPE".to_string()];
+    let pairs = [pair(0, 1)];
+    let oracle = Mock::new();
+    let run = |given: &[(&str, ParamValue)]| {
+        let p = params(&Vvp, given)?;
+        Vvp.features(&request(&p, &g, None, &pairs), &oracle, &NoProgress)
+    };
+    assert_eq!(
+        run(&[("targets", floats(&[]))]).unwrap_err().to_string(),
+        "parameter `targets`: expected at least one value"
+    );
+    assert_eq!(
+        run(&[("background", ParamValue::Float(f64::NAN))]).unwrap_err().to_string(),
+        "parameter `background`: expected a finite number, got NaN"
+    );
+    assert_eq!(
+        run(&[("context", text("cell"))]).unwrap_err().to_string(),
+        "parameter `context`: \"cell\" is not one of dataset, pair"
+    );
+    assert_eq!(
+        run(&[]).unwrap_err().to_string(),
+        "invalid input: gene `NOPE` (pair 0) of dataset `toy` is not in the mock vocabulary"
+    );
+}
+
+#[test]
+fn dataset_context_longer_than_the_model_takes_is_refused() {
+    let g = genes(5);
+    let pairs = [pair(0, 1)];
+    let p = params(&Vvp, &[]).unwrap();
+    let err = Vvp.features(&request(&p, &g, None, &pairs), &Mock::with_max_context(4), &NoProgress).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "parameter `context`: dataset `toy` has 5 genes in the vocabulary, more than the 4 context genes the \
+         model takes; use context = \"pair\""
+    );
+}
