@@ -136,7 +136,7 @@ pub trait ModelOracle: Send + Sync {
     /// `cells × genes`.
     fn readout(&self, cells: &CellBatch) -> Result<Matrix>;
 
-    /// Exact ∂readout[c][j] / ∂values[c][sources[c]] for every context gene j: `cells × genes`.
+    /// Exact `∂readout[c][j] / ∂values[c][sources[c]]` for every context gene `j`: `cells × genes`.
     fn readout_derivative(&self, cells: &CellBatch, sources: &[usize]) -> Result<Matrix>;
 
     /// Gene embeddings as the model's gene encoder gives them: `tokens × embedding_dim`.

@@ -5,7 +5,7 @@
 //! candle-nn's fused kernels (`layer_norm`, `softmax_last_dim`, `sdpa`) carry no derivative, so
 //! the operations here are composed from candle's elementary tensor ops, which also keeps the
 //! value path differentiable by candle's reverse-mode autograd. LayerNorm is always composed:
-//! the fused kernel has no f64 version and takes the variance as E[x²] − E[x]² in f32. Softmax
+//! the fused kernel has no f64 version and takes the variance as `E[x²] − E[x]²` in f32. Softmax
 //! may take the fused kernel for values autograd does not track
 //! ([`softmax_last_dim_fused_from`]), where it dominates the cost at long contexts.
 //!

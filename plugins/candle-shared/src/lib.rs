@@ -4,7 +4,7 @@
 //! errors as the SDK's ([`Context`]).
 //!
 //! A library the backbone plugins link in, not a plugin: it declares nothing for the host to load.
-//! Feature `testing` adds [`testing`], the helpers of the backbones' tests.
+//! Feature `testing` adds `testing`, the helpers of the backbones' tests.
 pub mod checkpoint;
 pub mod config;
 pub mod device;

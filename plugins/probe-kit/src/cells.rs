@@ -64,7 +64,7 @@ impl ChunkCells {
         self.gather(&outputs, "readout")
     }
 
-    /// ∂readout[target] / ∂value[source] for each row, `rows × variants`.
+    /// `∂readout[target] / ∂value[source]` for each row, `rows × variants`.
     pub fn derivative(&self, oracle: &dyn ModelOracle) -> Result<Matrix> {
         if self.shared {
             return Err(Error::invalid(

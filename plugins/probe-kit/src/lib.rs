@@ -13,7 +13,7 @@
 //!   self-pair), so the pairs of a chunk pack into one batch of short cells.
 //!
 //! Not part of the plugin contract (`ugrn-sdk`): a probe may use it or build its cells itself.
-//! With the `testing` feature, [`testing`] holds what the probes' tests share: a mock oracle and
+//! With the `testing` feature, `testing` holds what the probes' tests share: a mock oracle and
 //! the scGPT reference fixture.
 mod cells;
 mod genes;

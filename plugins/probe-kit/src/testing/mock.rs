@@ -39,6 +39,8 @@ pub struct Mock {
 }
 
 impl Mock {
+    /// A mock whose context is long enough for any test dataset.
+    #[allow(clippy::new_without_default)] // a test double, built explicitly where used
     pub fn new() -> Self {
         Mock::with_max_context(1000)
     }
