@@ -88,11 +88,14 @@ fn check_virtual(oracle: &ScGptOracle, what: &str, closeness: Closeness) {
     let base = oracle
         .readout(&CellBatch::shared(&context, virtual_cells(g, background, &[(0, background)])).unwrap())
         .unwrap();
+    let magnitude = |m: &Matrix| m.data.iter().fold(0.0f64, |a, &x| a.max((x as f64).abs()));
+    let mut readout_scale = magnitude(&base);
     let (mut vvp, mut gdt) = (Vec::new(), Vec::new());
     for &s in &sources {
         let perturbed: Vec<(usize, f32)> = targets.iter().map(|&v| (s, v)).collect();
         let out =
             oracle.readout(&CellBatch::shared(&context, virtual_cells(g, background, &perturbed)).unwrap()).unwrap();
+        readout_scale = readout_scale.max(magnitude(&out));
         for m in 0..targets.len() {
             vvp.extend((0..g).map(|j| (out.get(m, j) - base.get(0, j)) as f64));
         }
@@ -101,7 +104,13 @@ fn check_virtual(oracle: &ScGptOracle, what: &str, closeness: Closeness) {
         let d = oracle.readout_derivative(&cells, &vec![s; baselines.len()]).unwrap();
         gdt.extend(d.data.iter().map(|&x| x as f64));
     }
-    closeness.check(&format!("{what} vvp"), &vvp, &floats(&case["vvp"]));
+    // A VVP feature is the difference of two readouts, each rounded at the readout's magnitude,
+    // so a bound scaled for low precision is relative to the readouts, not to the differences.
+    let vvp_closeness = match closeness {
+        Closeness::Scaled(bound) => Closeness::Elementwise(bound * readout_scale, 0.0),
+        elementwise => elementwise,
+    };
+    vvp_closeness.check(&format!("{what} vvp"), &vvp, &floats(&case["vvp"]));
     closeness.check(&format!("{what} gdt"), &gdt, &floats(&case["gdt"]));
 }
 
@@ -115,10 +124,13 @@ fn virtual_parity_pt() {
     check_virtual(&load_oracle(&fixture_dir(), "pt", "f32").unwrap(), "pt", fixture_closeness());
 }
 
-/// bf16 keeps 8 significant bits. On the CPU (candle's bf16 kernels) the fixture's outputs stay
-/// within 4.4% of their scale (VVP, a difference of two readouts, is the worst; MVC 3.6%,
-/// GDT 0.7%); GPUs accumulate products in f32, so they should do no worse. Twice that margin
-/// still fails any wrong operation, whose error is of the order of the scale itself.
+/// bf16 keeps 8 significant bits, so each output is rounded at its own magnitude. A VVP feature
+/// is the difference of two readouts and keeps their absolute error: its bound is a fraction of
+/// the readouts' scale, not of the (smaller) differences' (see `check_virtual`). On the CPU
+/// (candle's bf16 kernels) the scGPT fixture's VVP stays within 1.5% of the readouts' scale
+/// (4.4% of its own), MVC within 3.6% and GDT within 0.6% of theirs; GPUs accumulate products
+/// in f32, so they should do no worse. The bound, 1/16 of the scale, leaves a margin of four over
+/// the worst, and a wrong operation errs by the order of the scale itself.
 const BF16: Closeness = Closeness::Scaled(1.0 / 16.0);
 
 /// The bf16 code path (dtype conversions of inputs, tangents and outputs) checked where CI runs.
