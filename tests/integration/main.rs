@@ -1,0 +1,6 @@
+//! Cross-crate integration tests in one binary (one link on two cores): the native plugin gate
+//! and panic boundary, whole runs through the host and the real plugins, and component plugins
+//! in real runs.
+mod components;
+mod pipeline;
+mod plugins;
