@@ -49,9 +49,14 @@ fn model_info() {
 #[test]
 fn token_ids_match_case_insensitively() {
     let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
-    let genes: Vec<String> =
-        ["GENE003", "gene010", "Gene047", "GENE048", "<cls>"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(oracle.token_ids(&genes), [Some(3), Some(10), Some(47), None, Some(49)]);
+    let vocab = fixture_vocab();
+    let symbols: Vec<(&String, u32)> =
+        vocab.iter().filter(|(s, _)| !s.starts_with('<')).map(|(s, &id)| (s, id)).collect();
+    let [(a, a_id), (b, b_id), (c, c_id)] = [symbols[0], symbols[symbols.len() / 2], symbols[symbols.len() - 1]];
+    // The gene's own spelling, lower case, and capitalised (the gene's first letter upper, the rest lower).
+    let capitalised = c[..1].to_uppercase() + &c[1..].to_lowercase();
+    let genes: Vec<String> = vec![a.clone(), b.to_lowercase(), capitalised, "NOT-IN-VOCAB".into(), "<cls>".into()];
+    assert_eq!(oracle.token_ids(&genes), [Some(a_id), Some(b_id), Some(c_id), None, Some(vocab["<cls>"])]);
 }
 
 #[test]
@@ -92,15 +97,17 @@ fn batch_errors_are_named() {
         oracle.readout_derivative(&cells, &[0, 3]).unwrap_err().to_string(),
         "invalid input: source position 3 of cell 1 is outside its 3 genes"
     );
-    let cells = CellBatch::shared(&[1, 2, 51], Matrix::new(1, 3, vec![1.0; 3]).unwrap()).unwrap();
+    let v = fixture_vocab_len();
+    let cells = CellBatch::shared(&[1, 2, v as u32], Matrix::new(1, 3, vec![1.0; 3]).unwrap()).unwrap();
     assert_eq!(
         oracle.readout(&cells).unwrap_err().to_string(),
-        "invalid input: token id 51 is outside the vocabulary of 51 tokens"
+        format!("invalid input: token id {v} is outside the vocabulary of {v} tokens")
     );
     let cells = CellBatch::shared(&[1, 2, 3], Matrix::new(1, 3, vec![1.0; 3]).unwrap()).unwrap();
+    let layers = fixture_size("nlayers");
     assert_eq!(
-        oracle.attention_scores(&cells, 2).unwrap_err().to_string(),
-        "invalid input: layer 2 does not exist (the model has 2)"
+        oracle.attention_scores(&cells, layers).unwrap_err().to_string(),
+        format!("invalid input: layer {layers} does not exist (the model has {layers})")
     );
 }
 
@@ -144,14 +151,15 @@ fn attention_scores_are_raw_query_key_products() {
         (model.encoder.forward(&ids).unwrap() + model.value_encoder.forward(&Dual::constant(vals)).unwrap().x).unwrap();
     for (layer, l) in model.layers.iter().enumerate() {
         let maps = oracle.attention_scores(&cells, layer).unwrap();
-        assert_eq!((maps.cells, maps.heads, maps.genes, maps.data.len()), (1, 4, 5, 100));
+        let heads = fixture_size("nheads");
+        assert_eq!((maps.cells, maps.heads, maps.genes, maps.data.len()), (1, heads, 5, heads * 25));
         let attn = &l.self_attn;
-        let expected = reference_scores(&x, &attn.wqkv.weight, attn.wqkv.bias.as_ref().unwrap(), 4);
+        let expected = reference_scores(&x, &attn.wqkv.weight, attn.wqkv.bias.as_ref().unwrap(), heads);
         let got: Vec<f64> = maps.data.iter().map(|&v| v as f64).collect();
         assert_close(&format!("layer {layer} scores"), &got, &expected, (1e-4, 1e-5));
         x = l.forward(&Dual::constant(x), None).unwrap().x;
     }
-    assert_eq!(x.dim(D::Minus1).unwrap(), 32);
+    assert_eq!(x.dim(D::Minus1).unwrap(), fixture_size("embsize"));
 }
 
 #[test]
@@ -159,9 +167,10 @@ fn prepare_expression_bins_like_scgpt() {
     let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
     let expression = [0.0, 2.5, 0.1, 7.0, 0.0, 1.2];
     let binned = oracle.prepare_expression(&[0, 1, 2, 3, 4, 5], &expression).unwrap();
-    assert_eq!(binned, bin_expression(&expression, 51).unwrap());
-    // Four non-zero values over 50 bins: the smallest in bin 1, the largest in bin 50.
-    assert_eq!((binned[0], binned[2], binned[3], binned[4]), (0.0, 1.0, 50.0, 0.0));
+    let n_bins = fixture_size("n_bins");
+    assert_eq!(binned, bin_expression(&expression, n_bins).unwrap());
+    // Four non-zero values: the smallest in bin 1, the largest in the top bin.
+    assert_eq!((binned[0], binned[2], binned[3], binned[4]), (0.0, 1.0, (n_bins - 1) as f32, 0.0));
     assert_eq!(
         oracle.prepare_expression(&[0, 1], &expression).unwrap_err().to_string(),
         "invalid input: 6 expression values for a context of 2 genes"
@@ -171,8 +180,9 @@ fn prepare_expression_bins_like_scgpt() {
 #[test]
 fn memory_estimate_grows_with_context_and_pass() {
     let oracle = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
-    // Fixture: 4 heads, d 32, d_hid 64; at 3 genes (4 tokens), f32: 4·(3·4·16 + (12·32+2·64)·4).
-    assert_eq!(oracle.bytes_per_cell(3, Pass::Readout), 4 * (3 * 4 * 16 + (12 * 32 + 2 * 64) * 4));
+    // At 3 genes (4 tokens), f32: 4·(3·heads·4² + (12·d + 2·d_hid)·4).
+    let (h, d, f) = (fixture_size("nheads") as u64, fixture_size("embsize") as u64, fixture_size("d_hid") as u64);
+    assert_eq!(oracle.bytes_per_cell(3, Pass::Readout), 4 * (3 * h * 16 + (12 * d + 2 * f) * 4));
     let small = oracle.bytes_per_cell(100, Pass::Readout);
     assert!(oracle.bytes_per_cell(1000, Pass::Readout) > 50 * small);
     assert!(oracle.bytes_per_cell(100, Pass::Derivative) > 2 * small);

@@ -39,12 +39,16 @@ pub fn fixture_size(key: &str) -> usize {
     fixture_args()[key].as_u64().unwrap_or_else(|| panic!("args.json: `{key}` is not a count")) as usize
 }
 
-/// Tokens in the fixture's `vocab.json`.
-pub fn fixture_vocab_len() -> usize {
+/// The fixture's `vocab.json`: symbol → token id, sorted by symbol.
+pub fn fixture_vocab() -> BTreeMap<String, u32> {
     let path = fixture_dir().join("vocab.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let vocab: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    vocab.as_object().unwrap_or_else(|| panic!("{}: not an object", path.display())).len()
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Tokens in the fixture's `vocab.json`.
+pub fn fixture_vocab_len() -> usize {
+    fixture_vocab().len()
 }
 
 /// The fixture's per-element tolerance (`cases.json`).
