@@ -60,7 +60,9 @@ fn tangents_match_finite_differences_random_weights() {
 fn tangents_match_finite_differences_fixture_weights() {
     let mut rng = Rng::new(11);
     let model = fixture_model_f64();
-    let (ids, scales) = random_cells(&model, 3, 25, &mut rng);
+    // 25 genes, or as many as the fixture's positions and gene tokens allow.
+    let Sizes { positions, vocab, .. } = fixture_sizes();
+    let (ids, scales) = random_cells(&model, 3, 25.min(positions).min(vocab - 2), &mut rng);
     check_tangent_against_fd(&model, &ids, &scales, &mut rng, "fixture weights");
     // At scale 0 (an erased identity) as well.
     let zeros = scales.zeros_like().unwrap();
@@ -82,11 +84,12 @@ fn distinct_values(n: usize, rng: &mut Rng) -> Vec<f32> {
 fn oracle_derivative_is_the_value_derivative_in_scale_mode() {
     let mut rng = Rng::new(5);
     let oracle = load_oracle(&fixture_dir(), &[("value_mode", "scale")], "f64").unwrap();
-    let g = 12;
+    let Sizes { positions, vocab, .. } = fixture_sizes();
+    let g = 12.min(positions).min(vocab - 2);
     let cells = 3;
-    let tokens: Vec<u32> = (0..cells).flat_map(|_| rng.distinct(g, 2, 62)).collect();
+    let tokens: Vec<u32> = (0..cells).flat_map(|_| rng.distinct(g, 2, vocab)).collect();
     let values: Vec<f32> = (0..cells).flat_map(|_| distinct_values(g, &mut rng)).collect();
-    let sources = [0, 5, 11];
+    let sources = [0, 5.min(g - 1), g - 1];
     let batch = CellBatch::new(tokens.clone(), Matrix::new(cells, g, values.clone()).unwrap()).unwrap();
     let exact = oracle.readout_derivative(&batch, &sources).unwrap();
     // Values are 0.05 apart, so a step of 0.01 never reorders genes; f32 readouts (|x| ~ 4, so
@@ -114,7 +117,7 @@ fn oracle_derivative_is_the_value_derivative_in_scale_mode() {
 fn oracle_derivative_is_the_scale_derivative_in_rank_mode() {
     let oracle = load_oracle(&fixture_dir(), &[], "f64").unwrap();
     let model = fixture_model_f64();
-    let tokens: Vec<u32> = vec![10, 3, 40, 22, 7, 55];
+    let tokens = gene_tokens(&[8, 1, 38, 20, 5, 53]);
     // Gene 4 unexpressed (s = 0, last); genes 1 and 3 tie and keep their context order.
     let values: Vec<f32> = vec![2.0, 1.0, 5.0, 1.0, 0.0, 3.0];
     let order = descending_order(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());

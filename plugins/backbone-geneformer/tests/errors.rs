@@ -26,14 +26,15 @@ fn with_config(dir: &Path, key: &str, value: serde_json::Value) -> std::path::Pa
 
 #[test]
 fn missing_tensor_is_named() {
+    let last_layer = fixture_sizes().layers - 1;
     for name in [
-        "bert.encoder.layer.1.output.LayerNorm.bias",
-        "cls.predictions.bias",
-        "bert.embeddings.token_type_embeddings.weight",
+        format!("bert.encoder.layer.{last_layer}.output.LayerNorm.bias"),
+        "cls.predictions.bias".into(),
+        "bert.embeddings.token_type_embeddings.weight".into(),
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let mut tensors = fixture_tensors();
-        tensors.remove(name).unwrap();
+        tensors.remove(&name).unwrap();
         write_checkpoint(tmp.path(), &tensors);
         let weights = tmp.path().join("model.safetensors");
         assert_eq!(load_error(tmp.path(), &[]), format!("{}: missing tensor `{name}`", weights.display()));
@@ -42,27 +43,33 @@ fn missing_tensor_is_named() {
 
 #[test]
 fn wrong_shape_is_named_with_both_shapes() {
+    let Sizes { hidden: d, positions: p, intermediate: f, .. } = fixture_sizes();
     let tmp = tempfile::tempdir().unwrap();
     let mut tensors = fixture_tensors();
+    // A position table of half the rows the config asks for.
     tensors.insert(
         "bert.embeddings.position_embeddings.weight".into(),
-        Tensor::zeros((32, 32), DType::F32, &Device::Cpu).unwrap(),
+        Tensor::zeros((p / 2, d), DType::F32, &Device::Cpu).unwrap(),
     );
     write_checkpoint(tmp.path(), &tensors);
     assert_eq!(
         load_error(tmp.path(), &[]),
         format!(
-            "{}: tensor `bert.embeddings.position_embeddings.weight` has shape [32, 32], expected [64, 32]",
-            tmp.path().join("model.safetensors").display()
+            "{}: tensor `bert.embeddings.position_embeddings.weight` has shape [{}, {d}], expected [{p}, {d}]",
+            tmp.path().join("model.safetensors").display(),
+            p / 2
         )
     );
     // A config that disagrees with the weights is reported at the first tensor it shapes.
     let tmp = tempfile::tempdir().unwrap();
     write_checkpoint(tmp.path(), &fixture_tensors());
-    with_config(tmp.path(), "intermediate_size", 48.into());
+    let other = if f >= 2 { f * 3 / 4 } else { f + 1 };
+    with_config(tmp.path(), "intermediate_size", other.into());
     let err = load_error(tmp.path(), &[]);
     assert!(
-        err.ends_with("tensor `bert.encoder.layer.0.intermediate.dense.weight` has shape [64, 32], expected [48, 32]"),
+        err.ends_with(&format!(
+            "tensor `bert.encoder.layer.0.intermediate.dense.weight` has shape [{f}, {d}], expected [{other}, {d}]"
+        )),
         "{err}"
     );
 }
@@ -86,7 +93,7 @@ fn untied_decoder_needs_its_weight() {
     with_config(tmp.path(), "tie_word_embeddings", false.into());
     let untied = load_oracle(tmp.path(), &[], "f32").unwrap();
     let tied = load_oracle(&fixture_dir(), &[], "f32").unwrap();
-    let ids = Tensor::from_vec(vec![5u32, 9, 33, 2], (1, 4), &Device::Cpu).unwrap();
+    let ids = Tensor::from_vec(gene_tokens(&[3, 7, 31, 0]), (1, 4), &Device::Cpu).unwrap();
     assert_eq!(
         to_f64(&untied.model().forward(&ids, None).unwrap().logits),
         to_f64(&tied.model().forward(&ids, None).unwrap().logits)
@@ -112,10 +119,12 @@ fn unsupported_options_are_named() {
     }
     let tmp = tempfile::tempdir().unwrap();
     write_checkpoint(tmp.path(), &fixture_tensors());
-    let path = with_config(tmp.path(), "num_attention_heads", 5.into());
+    let hidden = fixture_sizes().hidden;
+    let heads = (fixture_sizes().heads + 1..).find(|h| !hidden.is_multiple_of(*h)).unwrap();
+    let path = with_config(tmp.path(), "num_attention_heads", heads.into());
     assert_eq!(
         load_error(tmp.path(), &[]),
-        format!("{}: option `num_attention_heads` = 5 does not divide `hidden_size` = 32", path.display())
+        format!("{}: option `num_attention_heads` = {heads} does not divide `hidden_size` = {hidden}", path.display())
     );
 }
 
@@ -133,7 +142,7 @@ fn weight_file_choice() {
         load_error(tmp.path(), &[("file", "safetensors")]),
         format!("{}: weight file not found (file = safetensors)", tmp.path().join("model.safetensors").display())
     );
-    assert_eq!(load_oracle(tmp.path(), &[], "f32").unwrap().model().config.hidden_size, 32);
+    assert_eq!(load_oracle(tmp.path(), &[], "f32").unwrap().model().config.hidden_size, fixture_sizes().hidden);
     assert_eq!(
         load_error(Path::new("/nonexistent/checkpoint"), &[]),
         "/nonexistent/checkpoint: checkpoint folder not found"
@@ -161,23 +170,31 @@ fn dictionary_errors_name_the_file() {
     );
 
     // A token outside the model's vocabulary.
+    let vocab = fixture_sizes().vocab;
+    let genes = fixture_genes();
+    let (first, second) = (&genes[0], &genes[1]);
     let path = tmp.path().join("tokens.json");
-    std::fs::write(&path, r#"{"<pad>": 0, "<mask>": 1, "ENSG00000004961": 62}"#).unwrap();
+    let tokens = serde_json::json!({"<pad>": 0, "<mask>": 1, &first.ensembl_id: vocab});
+    std::fs::write(&path, tokens.to_string()).unwrap();
     assert_eq!(
         load_error(tmp.path(), &[("token_dictionary", "tokens.json")]),
         format!(
-            "{}: token id 62 of \"ENSG00000004961\" is outside the model's vocabulary of 62 tokens (config `vocab_size`)",
-            path.display()
+            "{}: token id {vocab} of {:?} is outside the model's vocabulary of {vocab} tokens (config `vocab_size`)",
+            path.display(),
+            first.ensembl_id
         )
     );
-    // A gene with a median but no token.
-    std::fs::write(&path, r#"{"<pad>": 0, "<mask>": 1, "ENSG00000004961": 2}"#).unwrap();
+    // A gene with a median but no token: the fixture's token dictionary without its second gene.
+    let mut tokens = fixture_token_dictionary();
+    tokens.remove(&second.ensembl_id).unwrap();
+    std::fs::write(&path, serde_json::to_string(&tokens).unwrap()).unwrap();
     let err = load_error(tmp.path(), &[("token_dictionary", "tokens.json")]);
     assert_eq!(
         err,
         format!(
-            "{}: gene \"ENSG00000006451\" has a median but no token in {}",
+            "{}: gene {:?} has a median but no token in {}",
             tmp.path().join("gene_median_dictionary.json").display(),
+            second.ensembl_id,
             path.display()
         )
     );
@@ -189,10 +206,10 @@ fn dictionary_errors_name_the_file() {
     std::fs::remove_file(&pkl).unwrap();
     std::fs::copy(fixture_dir().join("token_dictionary.json"), tmp.path().join("token_dictionary.json")).unwrap();
     let medians = tmp.path().join("gene_median_dictionary.json");
-    std::fs::write(&medians, r#"{"ENSG00000004961": 0.0}"#).unwrap();
+    std::fs::write(&medians, serde_json::json!({&first.ensembl_id: 0.0}).to_string()).unwrap();
     assert_eq!(
         load_error(tmp.path(), &[]),
-        format!("{}: median of \"ENSG00000004961\" is 0; it must be positive", medians.display())
+        format!("{}: median of {:?} is 0; it must be positive", medians.display(), first.ensembl_id)
     );
 }
 
@@ -221,6 +238,7 @@ fn device_and_dtype_errors() {
 
 #[test]
 fn bad_cells_are_refused() {
+    let Sizes { vocab, layers, positions, .. } = fixture_sizes();
     let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
     let err = |tokens: Vec<u32>, values: Vec<f32>, cells: usize| {
         let genes = values.len().checked_div(cells).unwrap_or(0);
@@ -229,18 +247,23 @@ fn bad_cells_are_refused() {
             .unwrap_err()
             .to_string()
     };
-    assert_eq!(err(vec![2, 3], vec![1.0, f32::NAN], 1), "invalid input: value NaN of cell 0, gene 1 is not finite");
+    let two = gene_tokens(&[0, 1]);
+    assert_eq!(err(two.clone(), vec![1.0, f32::NAN], 1), "invalid input: value NaN of cell 0, gene 1 is not finite");
+    let beyond = vocab as u32 + 37;
     assert_eq!(
-        err(vec![2, 99], vec![1.0, 1.0], 1),
-        "invalid input: token id 99 is outside the vocabulary of 62 tokens"
+        err(vec![two[0], beyond], vec![1.0, 1.0], 1),
+        format!("invalid input: token id {beyond} is outside the vocabulary of {vocab} tokens")
     );
     assert_eq!(err(vec![], vec![], 0), "invalid input: a batch of 0 cells × 0 genes has nothing to compute");
-    let long: Vec<u32> = (0..65).map(|i| 2 + i % 60).collect();
+    let long = gene_tokens(&(0..=positions).collect::<Vec<_>>());
     assert_eq!(
-        err(long, vec![1.0; 65], 1),
-        "invalid input: cells of 65 genes exceed the 64 genes the model takes (config `max_position_embeddings`)"
+        err(long, vec![1.0; positions + 1], 1),
+        format!(
+            "invalid input: cells of {} genes exceed the {positions} genes the model takes (config `max_position_embeddings`)",
+            positions + 1
+        )
     );
-    let cells = CellBatch::new(vec![2, 3], Matrix::new(1, 2, vec![1.0, 1.0]).unwrap()).unwrap();
+    let cells = CellBatch::new(two.clone(), Matrix::new(1, 2, vec![1.0, 1.0]).unwrap()).unwrap();
     assert_eq!(
         oracle.readout_derivative(&cells, &[2]).unwrap_err().to_string(),
         "invalid input: source position 2 of cell 0 is outside its 2 genes"
@@ -250,29 +273,30 @@ fn bad_cells_are_refused() {
         "invalid input: 0 source positions for 1 cells"
     );
     assert_eq!(
-        oracle.attention_scores(&cells, 2).unwrap_err().to_string(),
-        "invalid input: layer 2 does not exist (the model has 2)"
+        oracle.attention_scores(&cells, layers).unwrap_err().to_string(),
+        format!("invalid input: layer {layers} does not exist (the model has {layers})")
     );
     let scale = load_oracle(&fixture_dir(), &[("value_mode", "scale")], "f32").unwrap();
-    let negative = CellBatch::new(vec![2, 3], Matrix::new(1, 2, vec![1.0, -0.5]).unwrap()).unwrap();
+    let negative = CellBatch::new(two.clone(), Matrix::new(1, 2, vec![1.0, -0.5]).unwrap()).unwrap();
     assert_eq!(
         scale.readout(&negative).unwrap_err().to_string(),
         "invalid input: value -0.5 of cell 0, gene 1 is negative; with value_mode = \"scale\" a value scales the gene's embedding"
     );
+    let pad = fixture_token_dictionary()["<pad>"];
     assert_eq!(
-        oracle.prepare_expression(&[0, 2], &[1.0, 1.0]).unwrap_err().to_string(),
-        "invalid input: token 0 (context gene 0) is not a gene with a Genecorpus median"
+        oracle.prepare_expression(&[pad, two[0]], &[1.0, 1.0]).unwrap_err().to_string(),
+        format!("invalid input: token {pad} (context gene 0) is not a gene with a Genecorpus median")
     );
     assert_eq!(
-        oracle.prepare_expression(&[2, 3], &[1.0, -1.0]).unwrap_err().to_string(),
+        oracle.prepare_expression(&two, &[1.0, -1.0]).unwrap_err().to_string(),
         "invalid input: expression -1 of context gene 1 is not a non-negative abundance in the `expression` units"
     );
     assert_eq!(
-        oracle.prepare_expression(&[2], &[1.0, 2.0]).unwrap_err().to_string(),
+        oracle.prepare_expression(&two[..1], &[1.0, 2.0]).unwrap_err().to_string(),
         "invalid input: 2 expression values for a context of 1 genes"
     );
     assert_eq!(
-        oracle.gene_embeddings(&[2, 62]).unwrap_err().to_string(),
-        "invalid input: token id 62 is outside the vocabulary of 62 tokens"
+        oracle.gene_embeddings(&[two[0], vocab as u32]).unwrap_err().to_string(),
+        format!("invalid input: token id {vocab} is outside the vocabulary of {vocab} tokens")
     );
 }

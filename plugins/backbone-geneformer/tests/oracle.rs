@@ -26,7 +26,11 @@ fn model_info() {
     let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
     let info = oracle.info();
     assert_eq!(info.family, "geneformer");
-    assert_eq!((info.layers, info.heads, info.embedding_dim, info.vocabulary, info.max_context), (2, 4, 32, 62, 64));
+    let z = fixture_sizes();
+    assert_eq!(
+        (info.layers, info.heads, info.embedding_dim, info.vocabulary, info.max_context),
+        (z.layers, z.heads, z.hidden, z.vocab, z.positions)
+    );
     assert_eq!((info.value_min, info.value_max, info.default_background), (0.0, f32::MAX, DEFAULT_BACKGROUND));
     assert_eq!(load_oracle(&fixture_dir(), &[("value_mode", "scale")], "f32").unwrap().info().value_max, 1.0);
     assert_eq!(info.checkpoint_sha256.len(), 64);
@@ -39,29 +43,112 @@ fn model_info() {
     let with_names = load_oracle(tmp.path(), &[("gene_name_id_dict", names.to_str().unwrap())], "f32").unwrap();
     assert_ne!(with_names.info().checkpoint_sha256, info.checkpoint_sha256);
     let config = std::fs::read_to_string(tmp.path().join("config.json")).unwrap();
-    std::fs::write(
-        tmp.path().join("config.json"),
-        config.replace("\"initializer_range\": 0.02", "\"initializer_range\": 0.03"),
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join("config.json"), with_other_initializer_range(&config)).unwrap();
     assert_ne!(load_oracle(tmp.path(), &[], "f32").unwrap().info().checkpoint_sha256, info.checkpoint_sha256);
+}
+
+/// `config.json` with another `initializer_range` (a key the model ignores), the rest of the
+/// text unchanged.
+fn with_other_initializer_range(config: &str) -> String {
+    let key = "\"initializer_range\"";
+    let Some(at) = config.find(key) else {
+        let open = config.find('{').expect("a JSON object");
+        return format!("{}{key}: 0.03, {}", &config[..=open], &config[open + 1..]);
+    };
+    let colon = at + key.len() + config[at + key.len()..].find(':').unwrap();
+    let start = colon + 1 + config[colon + 1..].find(|c: char| !c.is_whitespace()).unwrap();
+    let end = start + config[start..].find([',', '}', '\n']).unwrap();
+    let old: f64 = config[start..end].trim().parse().unwrap();
+    format!("{}{}{}", &config[..start], old + 0.01, &config[end..])
+}
+
+/// Symbols of the real `gene_name_id_dict` for the fixture's genes, chosen from the JSON
+/// (symbol → Ensembl ID): one as written, one only its lower-case spelling matches, one only
+/// its capitalised spelling matches, each for another gene (in token order), and a real gene
+/// (a token of Geneformer's dictionary) that is not among the fixture's.
+struct Symbols {
+    exact: (String, u32),
+    lower: (String, u32),
+    capitalised: (String, u32),
+    /// A fixture gene none of the above names.
+    ensembl: (String, u32),
+    not_in_fixture: String,
+}
+
+fn symbols_for_fixture_genes(names: &serde_json::Map<String, serde_json::Value>) -> Symbols {
+    let genes = fixture_genes();
+    let token_of: std::collections::HashMap<&str, u32> =
+        genes.iter().map(|g| (g.ensembl_id.as_str(), g.token)).collect();
+    // Ensembl ID → its symbols (in sorted order).
+    let mut by_id: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (symbol, id) in names {
+        by_id.entry(id.as_str().unwrap()).or_default().push(symbol);
+    }
+    let is_spelling = |s: &str| !names.contains_key(s) && !token_of.contains_key(s);
+    // A spelling the upper-cased lookup maps back to `s`.
+    let is_spelling = |spelt: &str, s: &str| spelt != s && spelt.to_uppercase() == s && is_spelling(spelt);
+    let lower = |s: &str| Some(s.to_lowercase()).filter(|l| is_spelling(l, s));
+    let capitalised = |s: &str| {
+        let mut chars = s.chars();
+        let c: String = chars.next().into_iter().chain(chars.flat_map(char::to_lowercase)).collect();
+        Some(c).filter(|c| is_spelling(c, s) && lower(s).as_ref() != Some(c))
+    };
+    let mut used = Vec::new();
+    let mut pick = |spell: &dyn Fn(&str) -> Option<String>| {
+        let found = genes
+            .iter()
+            .filter(|g| !used.contains(&g.token))
+            .find_map(|g| {
+                let symbols = by_id.get(g.ensembl_id.as_str())?;
+                // Upper-case symbols, so the upper-cased lookup finds exactly this one.
+                let spelt = symbols.iter().filter(|s| s.to_uppercase() == **s).find_map(|s| spell(s))?;
+                Some((spelt, g.token))
+            })
+            .expect("a fixture gene with such a symbol in gene_name_id_dict");
+        used.push(found.1);
+        found
+    };
+    let exact = pick(&|s| Some(s.to_string()));
+    let lower = pick(&lower);
+    let capitalised = pick(&capitalised);
+    let ensembl = genes.iter().find(|g| !used.contains(&g.token)).unwrap();
+    let real_tokens: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(real_dictionaries_dir().join("token_dictionary.json")).unwrap())
+            .unwrap();
+    let not_in_fixture = names
+        .iter()
+        .find(|(_, id)| {
+            let id = id.as_str().unwrap();
+            id.starts_with("ENSG") && real_tokens.contains_key(id) && !token_of.contains_key(id)
+        })
+        .map(|(symbol, _)| symbol.clone())
+        .unwrap();
+    Symbols { exact, lower, capitalised, ensembl: (ensembl.ensembl_id.clone(), ensembl.token), not_in_fixture }
 }
 
 #[test]
 fn token_ids_by_symbol_or_ensembl_id() {
     let names = real_dictionaries_dir().join("gene_name_id_dict.pkl");
     let oracle = load_oracle(&fixture_dir(), &[("gene_name_id_dict", names.to_str().unwrap())], "f32").unwrap();
-    assert_eq!(oracle.dictionaries().symbols(), 40248);
-    assert_eq!(oracle.dictionaries().genes(), 60);
-    let genes: Vec<String> = ["HCCS", "rala", "Sypl1", "ENSG00000022840", "GAPDH", "<pad>", "<mask>", "NOT_A_GENE"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    // GAPDH is a real gene, but not among the fixture's 60.
-    assert_eq!(oracle.token_ids(&genes), [Some(2), Some(3), Some(4), Some(5), None, None, None, None]);
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(names.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(oracle.dictionaries().symbols(), json.len());
+    assert_eq!(oracle.dictionaries().genes(), fixture_genes().len());
+    let s = symbols_for_fixture_genes(&json);
+    let genes: Vec<String> =
+        [&s.exact.0, &s.lower.0, &s.capitalised.0, &s.ensembl.0, &s.not_in_fixture, "<pad>", "<mask>", "NOT_A_GENE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    // `not_in_fixture` is a real gene, but not among the fixture's.
+    assert_eq!(
+        oracle.token_ids(&genes),
+        [Some(s.exact.1), Some(s.lower.1), Some(s.capitalised.1), Some(s.ensembl.1), None, None, None, None],
+        "{genes:?}"
+    );
     // Without a symbol table only Ensembl IDs match.
     let bare = load_oracle(&fixture_dir(), &[], "f32").unwrap();
-    assert_eq!(bare.token_ids(&genes), [None, None, None, Some(5), None, None, None, None]);
+    assert_eq!(bare.token_ids(&genes), [None, None, None, Some(s.ensembl.1), None, None, None, None]);
 }
 
 /// log softmax of the forward pass's logits at each token's own id.
@@ -76,7 +163,7 @@ fn own_log_probs_from_logits(logits: &Tensor, ids: &Tensor) -> Vec<f64> {
 #[test]
 fn background_cells_read_the_forward_pass() {
     let oracle = load_oracle(&fixture_dir(), &[], "f64").unwrap();
-    let tokens: Vec<u32> = vec![37, 47, 38, 28, 5, 11, 7, 46];
+    let tokens = gene_tokens(&[35, 45, 36, 26, 3, 9, 5, 44]);
     let cells = CellBatch::shared(&tokens, Matrix::repeat_row(&[DEFAULT_BACKGROUND; 8], 1)).unwrap();
     let readout = oracle.readout(&cells).unwrap();
     let ids = Tensor::from_vec(tokens, (1, 8), &Device::Cpu).unwrap();
@@ -92,7 +179,7 @@ fn background_cells_read_the_forward_pass() {
 #[test]
 fn readout_follows_the_values_not_the_context_order() {
     let oracle = load_oracle(&fixture_dir(), &[], "f64").unwrap();
-    let tokens = [10u32, 3, 40, 22, 7, 55];
+    let tokens = gene_tokens(&[8, 1, 38, 20, 5, 53]);
     let values = [2.0f32, 0.5, 5.0, 1.0, 0.0, 3.0];
     let perm = [3usize, 0, 5, 1, 4, 2];
     let permuted_tokens: Vec<u32> = perm.iter().map(|&i| tokens[i]).collect();
@@ -125,7 +212,7 @@ fn readout_follows_the_values_not_the_context_order() {
 fn cells_with_their_own_tokens_batch_like_single_cells() {
     for mode in ["rank", "scale"] {
         let oracle = load_oracle(&fixture_dir(), &[("value_mode", mode)], "f64").unwrap();
-        let tokens = vec![2, 3, 4, 5, 10, 20, 30, 40, 50, 60, 7, 8];
+        let tokens = gene_tokens(&[0, 1, 2, 3, 8, 18, 28, 38, 48, 58, 5, 6]);
         let values = Matrix::new(3, 4, vec![1.0, 0.5, 0.0, 0.2, 1.0, 1.0, 1.0, 1.0, 0.9, 0.0, 0.1, 0.3]).unwrap();
         let cells = CellBatch::new(tokens, values).unwrap();
         let sources = [0, 3, 1];
@@ -146,13 +233,17 @@ fn cells_with_their_own_tokens_batch_like_single_cells() {
 
 #[test]
 fn gene_embeddings_are_word_embedding_rows() {
+    let Sizes { vocab, hidden: d, .. } = fixture_sizes();
     let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
-    let emb = oracle.gene_embeddings(&[5, 2, 61]).unwrap();
-    assert_eq!((emb.rows, emb.cols), (3, 32));
+    // Two genes and the vocabulary's last row.
+    let ids = [gene_tokens(&[3])[0], gene_tokens(&[0])[0], vocab as u32 - 1];
+    let emb = oracle.gene_embeddings(&ids).unwrap();
+    assert_eq!((emb.rows, emb.cols), (3, d));
     let table = to_f64(&fixture_tensors()["bert.embeddings.word_embeddings.weight"]);
-    for (r, id) in [5usize, 2, 61].into_iter().enumerate() {
+    for (r, id) in ids.into_iter().enumerate() {
+        let id = id as usize;
         let got: Vec<f64> = emb.row(r).iter().map(|&x| x as f64).collect();
-        assert_eq!(got, table[id * 32..(id + 1) * 32]);
+        assert_eq!(got, table[id * d..(id + 1) * d]);
     }
     assert_eq!(oracle.gene_embeddings(&[]).unwrap().rows, 0);
 }
@@ -161,12 +252,13 @@ fn gene_embeddings_are_word_embedding_rows() {
 /// output, per head, unscaled), in context order whatever the rank order.
 #[test]
 fn attention_scores_are_raw_q_dot_k_in_context_order() {
+    let Sizes { hidden: d, heads, head_dim, .. } = fixture_sizes();
     let oracle = load_oracle(&fixture_dir(), &[], "f64").unwrap();
-    let tokens = [12u32, 30, 44, 9, 17];
+    let tokens = gene_tokens(&[10, 28, 42, 7, 15]);
     let values = [0.5f32, 4.0, 1.0, 2.0, 3.0];
     let cells = CellBatch::new(tokens.to_vec(), Matrix::new(1, 5, values.to_vec()).unwrap()).unwrap();
     let maps = oracle.attention_scores(&cells, 0).unwrap();
-    assert_eq!((maps.cells, maps.heads, maps.genes), (1, 4, 5));
+    assert_eq!((maps.cells, maps.heads, maps.genes), (1, heads, 5));
 
     let order = descending_order(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());
     let ids = Tensor::from_vec(order.iter().map(|&j| tokens[j]).collect::<Vec<_>>(), (1, 5), &Device::Cpu).unwrap();
@@ -178,13 +270,14 @@ fn attention_scores_are_raw_q_dot_k_in_context_order() {
         embedded.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap()
     };
     let (q, k) = (to_f64(&project("query")), to_f64(&project("key")));
-    for h in 0..4 {
+    for h in 0..heads {
         let head = maps.head(0, h);
         for i in 0..5 {
             for j in 0..5 {
                 let (pi, pj) =
                     (order.iter().position(|&x| x == i).unwrap(), order.iter().position(|&x| x == j).unwrap());
-                let dot: f64 = (0..8).map(|e| q[pi * 32 + h * 8 + e] * k[pj * 32 + h * 8 + e]).sum();
+                let at = |p: usize, e: usize| p * d + h * head_dim + e;
+                let dot: f64 = (0..head_dim).map(|e| q[at(pi, e)] * k[at(pj, e)]).sum();
                 assert!(
                     (head[i * 5 + j] as f64 - dot).abs() < 1e-5,
                     "head {h} ({i}, {j}): {} vs {dot}",
@@ -197,24 +290,26 @@ fn attention_scores_are_raw_q_dot_k_in_context_order() {
 
 #[test]
 fn prepare_expression_normalises_like_geneformer() {
-    // Tokens 2 and 3: medians 1.5102975021262588 and 2.6109004008687866 (fixture).
-    let (m2, m3) = (1.5102975021262588f64, 2.6109004008687866f64);
+    // The fixture's first three genes, their medians from gene_median_dictionary.json.
+    let genes = fixture_genes();
+    let (g2, g3, g4) = (genes[0].token, genes[1].token, genes[2].token);
+    let (m2, m3) = (genes[0].median, genes[1].median);
     let oracle = load_oracle(&fixture_dir(), &[], "f32").unwrap();
     // log2(x + 1) of 3, 1, 0.
-    let x = oracle.prepare_expression(&[2, 3, 4], &[2.0, 1.0, 0.0]).unwrap();
+    let x = oracle.prepare_expression(&[g2, g3, g4], &[2.0, 1.0, 0.0]).unwrap();
     let expected = [3.0 / 4.0 * 1e4 / m2, 1.0 / 4.0 * 1e4 / m3, 0.0];
     for (g, e) in x.iter().zip(expected) {
         assert!((*g as f64 - e).abs() <= 1e-6 * e, "{g} vs {e}");
     }
     let counts = load_oracle(&fixture_dir(), &[("expression", "counts")], "f32").unwrap();
     assert_eq!(
-        counts.prepare_expression(&[2, 3], &[3.0, 1.0]).unwrap(),
+        counts.prepare_expression(&[g2, g3], &[3.0, 1.0]).unwrap(),
         [(0.75 * 1e4 / m2) as f32, (0.25 * 1e4 / m3) as f32]
     );
     let ln = load_oracle(&fixture_dir(), &[("expression", "log1p")], "f32").unwrap();
-    let x = ln.prepare_expression(&[2, 3], &[3f32.ln(), 1f32.ln_1p()]).unwrap();
+    let x = ln.prepare_expression(&[g2, g3], &[3f32.ln(), 1f32.ln_1p()]).unwrap();
     assert!((x[0] as f64 - 2.0 / 3.0 * 1e4 / m2).abs() < 1e-2);
-    assert_eq!(oracle.prepare_expression(&[2, 3], &[0.0, 0.0]).unwrap(), [0.0, 0.0]);
+    assert_eq!(oracle.prepare_expression(&[g2, g3], &[0.0, 0.0]).unwrap(), [0.0, 0.0]);
 }
 
 #[test]
@@ -227,6 +322,9 @@ fn memory_estimates_grow_with_the_pass_and_length() {
     );
     assert!(d > r && r > a && a > 0, "{r} {d} {a}");
     assert!(oracle.bytes_per_cell(60, Pass::Derivative) > d);
-    // f32: 4 bytes × (4 maps × 4 heads × 50² + (12·32 + 2·64) per token × 50 + 3 × 62 × 50).
-    assert_eq!(r, 4 * (4 * 4 * 2500 + (12 * 32 + 2 * 64) * 50 + 3 * 62 * 50));
+    // f32: 4 bytes × (4 maps × heads × 50² + (12·hidden + 2·intermediate) per token × 50
+    // + 3 × vocab × 50).
+    let z = fixture_sizes();
+    let (h, d, f, v) = (z.heads as u64, z.hidden as u64, z.intermediate as u64, z.vocab as u64);
+    assert_eq!(r, 4 * (4 * h * 2500 + (12 * d + 2 * f) * 50 + 3 * v * 50));
 }

@@ -77,9 +77,13 @@ fn bad_input_is_refused() {
 fn fixture_cells_truncate_consistently() {
     let cases = cases();
     let dir = fixture_dir();
-    let d =
-        GeneDictionaries::load(&dir.join("token_dictionary.json"), &dir.join("gene_median_dictionary.json"), None, 62)
-            .unwrap();
+    let d = GeneDictionaries::load(
+        &dir.join("token_dictionary.json"),
+        &dir.join("gene_median_dictionary.json"),
+        None,
+        fixture_sizes().vocab,
+    )
+    .unwrap();
     let cell = &cases["cells"][0];
     let genes: Vec<&str> = cell["ensembl_ids"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
     let full = ints(&cell["input_ids"]);

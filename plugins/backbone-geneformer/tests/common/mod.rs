@@ -50,6 +50,86 @@ pub fn fixture_config() -> Config {
     Config::from_file(&fixture_dir().join("config.json")).unwrap()
 }
 
+/// A JSON file of the fixture, parsed as plain JSON (not through the crate's parsers, so the
+/// tests' expectations stay independent of what they check).
+pub fn fixture_json(file: &str) -> serde_json::Value {
+    let path = fixture_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixture's model sizes, read from its raw `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    /// `hidden / heads`.
+    pub head_dim: usize,
+    pub layers: usize,
+    pub intermediate: usize,
+    /// `max_position_embeddings`: the most genes a cell may hold.
+    pub positions: usize,
+}
+
+pub fn fixture_sizes() -> Sizes {
+    let config = fixture_json("config.json");
+    let size = |key: &str| {
+        config[key].as_u64().unwrap_or_else(|| panic!("fixture config.json: `{key}` is not a size: {}", config[key]))
+            as usize
+    };
+    let (hidden, heads) = (size("hidden_size"), size("num_attention_heads"));
+    Sizes {
+        vocab: size("vocab_size"),
+        hidden,
+        heads,
+        head_dim: hidden / heads,
+        layers: size("num_hidden_layers"),
+        intermediate: size("intermediate_size"),
+        positions: size("max_position_embeddings"),
+    }
+}
+
+/// A gene of the fixture: an entry of both its token and its median dictionary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixtureGene {
+    pub ensembl_id: String,
+    pub token: u32,
+    pub median: f64,
+}
+
+/// The fixture's token dictionary as plain JSON: every entry, special tokens included.
+pub fn fixture_token_dictionary() -> BTreeMap<String, u32> {
+    let json = fixture_json("token_dictionary.json");
+    let entries = json.as_object().expect("fixture token_dictionary.json: an object");
+    entries.iter().map(|(k, v)| (k.clone(), v.as_u64().expect("a token id") as u32)).collect()
+}
+
+/// The fixture's genes (tokens with a median), by token id (Geneformer's files list them in
+/// that order).
+pub fn fixture_genes() -> Vec<FixtureGene> {
+    let tokens = fixture_token_dictionary();
+    let medians = fixture_json("gene_median_dictionary.json");
+    let mut genes: Vec<FixtureGene> = medians
+        .as_object()
+        .expect("fixture gene_median_dictionary.json: an object")
+        .iter()
+        .map(|(id, m)| FixtureGene {
+            ensembl_id: id.clone(),
+            token: *tokens.get(id).unwrap_or_else(|| panic!("fixture gene {id} has a median but no token")),
+            median: m.as_f64().expect("a median"),
+        })
+        .collect();
+    genes.sort_by_key(|g| g.token);
+    genes
+}
+
+/// The tokens of the fixture's genes at these indices (by token id, wrapping around).
+pub fn gene_tokens(indices: &[usize]) -> Vec<u32> {
+    let genes = fixture_genes();
+    indices.iter().map(|&i| genes[i % genes.len()].token).collect()
+}
+
 /// Load parameters: the plugin's defaults with `overrides`.
 pub fn params(overrides: &[(&str, &str)]) -> Params {
     let given: BTreeMap<String, ParamValue> =
