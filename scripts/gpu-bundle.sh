@@ -21,7 +21,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,plugins,tests,benches,data}
 
 # Copies the executables of targets named `$2...` that cargo reports building (its JSON messages
-# on stdin) into folder `$1`, as `<crate folder>-<target>`: both backbones name a test `parity`.
+# on stdin) into folder `$1`, as `<crate folder>-<target>`: both backbones name theirs `integration`.
 copy_executables() {
     python3 -c '
 import json, os, shutil, sys
@@ -35,7 +35,7 @@ for line in sys.stdin:
 ' "$@"
 }
 cargo test --release -p 'ugrn-backbone-*' --features cuda --no-run --message-format=json \
-    | copy_executables "$stage/tests" parity
+    | copy_executables "$stage/tests" integration
 cargo bench --no-run -p ugrn-backbone-scgpt --features cuda --message-format=json \
     | copy_executables "$stage/benches" scgpt
 cargo bench --no-run -p ugrn-probe-bench --features cuda --message-format=json \

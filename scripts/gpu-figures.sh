@@ -45,7 +45,7 @@ if wanted devices; then
 fi
 if wanted tests; then
     for test in "$bundle"/tests/*; do
-        step "$(basename "$test")" "test-$(basename "$test").txt" "$test" --test-threads 1
+        step "$(basename "$test")" "test-$(basename "$test").txt" "$test" parity:: --test-threads 1
     done
 fi
 if wanted oracle; then

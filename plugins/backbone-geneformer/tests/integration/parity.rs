@@ -2,10 +2,9 @@
 //! tokenizer computed for the fixture (`cases.json`): tokenization, `last_hidden_state`, the
 //! default cell embedding and the MLM logits at position 0, from `model.safetensors` (f32, f64)
 //! and from the same weights written as `pytorch_model.bin`.
-mod common;
 
+use crate::common::*;
 use candle_core::{DType, Device, Tensor};
-use common::*;
 use ugrn_backbone_geneformer::{
     BertForMaskedLM, Checkpoint, DictionaryPaths, GeneDictionaries, WeightFile, rank_value_encode,
 };

@@ -1,12 +1,11 @@
 //! Loading errors name the file, tensor or option at fault, and bad oracle input is refused
 //! with a message saying what is wrong. Each loading test writes a modified copy of the fixture
 //! into a temporary folder.
-mod common;
 
 use std::path::Path;
 
+use crate::common::*;
 use candle_core::{DType, Device, Tensor};
-use common::*;
 use ugrn_sdk::{CellBatch, Matrix, ModelOracle};
 
 fn load_error(dir: &Path, overrides: &[(&str, &str)]) -> String {

@@ -2,12 +2,11 @@
 //! to a Geneformer V1 token through the real dictionaries: symbol → Ensembl ID by
 //! `gene_name_id_dict` (exact, else upper-cased), Ensembl ID → token with a median. Prints the
 //! README's table (`cargo test -p ugrn-backbone-geneformer --test vocab_coverage -- --nocapture`).
-mod common;
 
 use std::io::Read;
 use std::path::PathBuf;
 
-use common::real_dictionaries_dir;
+use crate::common::real_dictionaries_dir;
 use ugrn_backbone_geneformer::GeneDictionaries;
 
 const BEELINE_ENV: &str = "UGRN_BEELINE_DIR";

@@ -1,10 +1,9 @@
 //! Exact derivatives: forward-mode tangents of the readout (each token's MLM log-probability of
 //! its own id) with respect to the word-embedding scales, against central finite differences
 //! in f64, for the model and through the oracle in both value modes.
-mod common;
 
+use crate::common::*;
 use candle_core::{DType, Device, Tensor};
-use common::*;
 use ugrn_backbone_geneformer::{BertForMaskedLM, descending_order};
 use ugrn_sdk::{CellBatch, Matrix, ModelOracle};
 

@@ -1,10 +1,9 @@
 //! Geneformer V1's real dictionaries: the `.pkl` files as Geneformer ships them (numpy scalar
 //! values) read to exactly what their JSON conversions hold.
-mod common;
 
 use std::collections::HashMap;
 
-use common::real_dictionaries_dir;
+use crate::common::real_dictionaries_dir;
 use ugrn_backbone_geneformer::pickle::{self, Value};
 
 fn pickled(name: &str) -> HashMap<String, Value> {

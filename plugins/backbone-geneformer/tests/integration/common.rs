@@ -1,5 +1,4 @@
 //! Helpers shared by this crate's integration tests.
-#![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -8,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use ugrn_backbone_geneformer::{BertForMaskedLM, Config, Geneformer, GeneformerOracle, Weights};
-pub use ugrn_candle_shared::testing::{Closeness, Rng, assert_close, floats, ints, shape, to_f64, tolerance};
+pub use ugrn_candle_shared::testing::{Closeness, Rng, assert_close, floats, ints, shape, to_f64};
 use ugrn_sdk::{Backbone, LoadRequest, ParamValue, Params};
 
 pub const FIXTURE_ENV: &str = "UGRN_GENEFORMER_FIXTURE";

@@ -1,10 +1,9 @@
 //! Geneformer V1's rank-value encoding: normalisation, dropped genes, truncation, and the tie
 //! rule (a stable sort: tied genes keep their input order).
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use ugrn_backbone_geneformer::{GeneDictionaries, descending_order, normalise, rank_value_encode};
 
 /// Dictionaries over genes A..E (tokens 2..6) with medians 2, 2, 2, 4, 0.5; F has a token but

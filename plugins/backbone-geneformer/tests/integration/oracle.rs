@@ -1,9 +1,8 @@
 //! The plugin and its model oracle on the fixture: rank layout, readout, gene symbols, word
 //! embeddings, raw attention, expression preparation.
-mod common;
 
+use crate::common::*;
 use candle_core::{D, DType, Device, Tensor};
-use common::*;
 use ugrn_backbone_geneformer::{DEFAULT_BACKGROUND, Geneformer, descending_order};
 use ugrn_sdk::{Backbone, CellBatch, Matrix, ModelOracle, ParamKind, ParamValue, Pass, PluginKind};
 

@@ -1,0 +1,10 @@
+//! The Geneformer backbone's tests in one binary (one link on two cores). `parity` holds the
+//! checks against the reference outputs (and, built with `--features cuda`, their GPU runs).
+mod common;
+mod derivatives;
+mod dictionaries;
+mod errors;
+mod oracle;
+mod parity;
+mod tokenization;
+mod vocab_coverage;
