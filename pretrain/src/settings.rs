@@ -119,8 +119,8 @@ impl Settings {
         Ok(s)
     }
 
-    /// `args.json`: the keys [`Config`] reads (scGPT's names and its settings for everything
-    /// this model does not vary), then how it was trained.
+    /// `args.json`: the keys [`Config`](ugrn_backbone_scgpt::Config) reads (scGPT's names and its
+    /// settings for everything this model does not vary), then how it was trained.
     pub(crate) fn args(&self, corpora: &[CorpusSummary], trained_epochs: usize) -> serde_json::Value {
         serde_json::json!({
             "embsize": self.embsize,

@@ -68,7 +68,7 @@ pub fn param_defs(config: &Config, vocab_len: usize) -> Vec<ParamDef> {
 }
 
 /// Initial tensors for `defs` on the CPU in f32: `uniform(bound)` draws each value of a
-/// [`Init::Uniform`] parameter from [−bound, bound), in the (sorted) order given, so that a
+/// uniformly initialised parameter from [−bound, bound), in the (sorted) order given, so that a
 /// seeded generator fixes every weight independently of candle's global one.
 pub fn initial_tensors(defs: &[ParamDef], mut uniform: impl FnMut(f64) -> f64) -> candle_core::Result<Vec<Tensor>> {
     defs.iter()

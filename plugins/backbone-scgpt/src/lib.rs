@@ -6,7 +6,7 @@
 //! and, through [`ScGptModel::forward_with_tangent`], by exact forward-mode tangents. [`ScGpt`]
 //! is the `backbone-scgpt` plugin that serves it as a [`ugrn_sdk::ModelOracle`]. [`init`] names
 //! its parameters and their initialisation, which `ugrn-pretrain` trains from; with feature
-//! `testing`, [`testing`] writes checkpoints with random weights.
+//! `testing`, module `testing` writes checkpoints with random weights for tests and benchmarks.
 mod binning;
 mod checkpoint;
 mod config;
