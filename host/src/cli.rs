@@ -1,4 +1,5 @@
 //! The `ugrn` command line.
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,29 +54,14 @@ pub enum Command {
     },
     /// Pretrain a backbone (scGPT's masked-value objective) on expression matrices and write a
     /// checkpoint the backbone loads unchanged.
-    #[command(
-        after_help = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=6 --set seed=0\n  ugrn pretrain --output my-model --expression cells.csv.gz --resume"
-    )]
+    ///
+    /// Runs the `ugrn-pretrain` executable found beside `ugrn` (else on PATH) with the same
+    /// arguments; `ugrn pretrain --help` shows its options.
+    #[command(disable_help_flag = true)]
     Pretrain {
-        /// Backbone plugin that trains.
-        #[arg(long, default_value = "backbone-scgpt")]
-        backbone: String,
-        /// Checkpoint folder to write (and resume from).
-        #[arg(long)]
-        output: PathBuf,
-        /// BEELINE data roots to take every available expression matrix from (default: the
-        /// repo's data/beeline, then ../shared/data/beeline).
-        #[arg(long = "data-root", value_name = "DIR")]
-        data_roots: Vec<PathBuf>,
-        /// Expression files (genes × cells CSV, gzip or plain, or .h5ad) instead of BEELINE.
-        #[arg(long = "expression", value_name = "FILE")]
-        expression_files: Vec<PathBuf>,
-        /// Pretraining parameter KEY=VALUE (see `ugrn plugins`), repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        settings: Vec<String>,
-        /// Continue from the training state in the output folder.
-        #[arg(long)]
-        resume: bool,
+        /// The arguments of `ugrn-pretrain`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<OsString>,
     },
     /// List the GPUs the CUDA driver sees (name, total and free memory), or say there are none.
     #[command(after_help = "Example:\n  ugrn devices")]
@@ -133,23 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
-        Command::Pretrain { backbone, output, data_roots, expression_files, settings, resume } => {
-            let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs), ComponentLimits::default());
-            let data_roots = if data_roots.is_empty() { crate::workflow::default_data_roots() } else { data_roots };
-            let options = crate::pretrain::PretrainOptions {
-                backbone,
-                output,
-                data_roots,
-                expression_files,
-                settings,
-                resume,
-                quiet: cli.quiet,
-            };
-            for line in crate::pretrain::run(&registry, &options)? {
-                println!("{line}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Pretrain { args } => crate::pretrain::run(&args, cli.quiet),
         Command::Run { workflow, output, force } => {
             let (resolved, registry) = check(&workflow, &cli.plugin_dirs).map_err(|p| anyhow::anyhow!("{p}"))?;
             let options = crate::experiment::RunOptions { output, force, quiet: cli.quiet };
@@ -193,15 +163,6 @@ pub fn list_plugins(registry: &Registry) -> String {
             let _ = writeln!(out, "  parameters:");
             for s in &i.params {
                 let _ = writeln!(out, "    {} = {}  ({})\n        {}", s.name, s.default, s.kind, s.doc);
-            }
-        }
-        if let crate::plugin::PluginHandle::Backbone(b) = &*p.handle {
-            let specs = b.pretrain_params();
-            if !specs.is_empty() {
-                let _ = writeln!(out, "  pretrain parameters (ugrn pretrain --set KEY=VALUE):");
-                for s in &specs {
-                    let _ = writeln!(out, "    {} = {}  ({})\n        {}", s.name, s.default, s.kind, s.doc);
-                }
             }
         }
     }

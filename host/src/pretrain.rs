@@ -1,123 +1,61 @@
-//! `ugrn pretrain`: gathers expression corpora and asks a backbone plugin to pretrain on them.
-use std::collections::BTreeMap;
+//! `ugrn pretrain`: runs the `ugrn-pretrain` executable (crate `pretrain/`) with the same
+//! arguments. Pretraining trains the scGPT backbone's model, and the host imports no plugin
+//! crate, so it is an executable of its own.
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use ugrn_sdk::{Corpus, Expression, GeneSymbol, ParamValue, Params, PluginKind, PretrainRequest};
+use anyhow::{Context, anyhow};
 
-use crate::data::{BEELINE_DATASETS, BEELINE_SIZES, BeelineSource, read_expression_file};
-use crate::plugin::{PluginHandle, Registry};
-
-/// An expression matrix with its gene symbols and where it came from.
-pub struct NamedCorpus {
-    pub name: String,
-    pub source: String,
-    pub genes: Vec<GeneSymbol>,
-    pub expression: Expression,
+/// The pretraining executable's file name on this platform.
+fn executable_name() -> String {
+    format!("ugrn-pretrain{}", std::env::consts::EXE_SUFFIX)
 }
 
-/// Every BEELINE dataset with an expression matrix in `roots`, each once, at the largest gene
-/// subset available (the networks' files of one dataset and size hold the same rows, and the
-/// TFs+500 genes are a subset of the TFs+1000 genes).
-pub fn beeline_corpora(roots: &[PathBuf]) -> Vec<NamedCorpus> {
-    let source = BeelineSource { roots: roots.to_vec() };
-    let mut out = Vec::new();
-    for dataset in BEELINE_DATASETS {
-        let mut sizes = BEELINE_SIZES.to_vec();
-        sizes.sort_unstable_by(|a, b| b.cmp(a));
-        for size in sizes {
-            let Ok(d) = source.load("STRING", dataset, size) else { continue };
-            if let Some(expression) = d.expression {
-                out.push(NamedCorpus {
-                    name: format!("{dataset} TFs+{size}"),
-                    source: d.expression_source,
-                    genes: d.genes,
-                    expression,
-                });
-                break;
-            }
-        }
-    }
-    out
+/// The pretraining executable in `exe_dir` (the running `ugrn`'s folder), else in the first
+/// folder of `path` (a `PATH` value) that has it; `Err` holds the folders searched, in order.
+pub fn find_executable(exe_dir: Option<&Path>, path: Option<&OsStr>) -> Result<PathBuf, Vec<PathBuf>> {
+    let dirs: Vec<PathBuf> =
+        exe_dir.map(Path::to_path_buf).into_iter().chain(path.into_iter().flat_map(std::env::split_paths)).collect();
+    let name = executable_name();
+    dirs.iter().map(|d| d.join(&name)).find(|p| p.is_file()).ok_or(dirs)
 }
 
-/// A user's expression file (CSV genes × cells, or `.h5ad`).
-pub fn file_corpus(path: &Path) -> anyhow::Result<NamedCorpus> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (genes, expression) = read_expression_file(path, None)?;
-    Ok(NamedCorpus { name, source: path.display().to_string(), genes, expression })
-}
-
-/// Parses `key=value` settings; values are TOML (`8`, `0.5`, `true`, `[4, 8]`, `"text"`), and
-/// bare words are strings.
-pub fn parse_settings(settings: &[String]) -> anyhow::Result<BTreeMap<String, ParamValue>> {
-    let mut out = BTreeMap::new();
-    for s in settings {
-        let Some((key, value)) = s.split_once('=') else {
-            bail!("--set {s:?}: expected KEY=VALUE");
-        };
-        let key = key.trim();
-        let value = value.trim();
-        let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.to_string()));
-        let param = crate::workflow::toml_to_param(&parsed).map_err(|e| anyhow::anyhow!("--set {key}: {e}"))?;
-        out.insert(key.to_string(), param);
-    }
-    Ok(out)
-}
-
-pub struct PretrainOptions {
-    pub backbone: String,
-    pub output: PathBuf,
-    pub data_roots: Vec<PathBuf>,
-    pub expression_files: Vec<PathBuf>,
-    pub settings: Vec<String>,
-    pub resume: bool,
-    pub quiet: bool,
-}
-
-pub fn run(registry: &Registry, options: &PretrainOptions) -> anyhow::Result<Vec<String>> {
-    let plugin = registry.require(&options.backbone, PluginKind::Backbone)?;
-    let PluginHandle::Backbone(backbone) = &*plugin.handle else {
-        bail!("plugin `{}` is not a backbone", options.backbone);
-    };
-    let specs = backbone.pretrain_params();
-    if specs.is_empty() {
-        bail!("backbone `{}` cannot pretrain", options.backbone);
-    }
-    let params =
-        Params::resolve(&specs, parse_settings(&options.settings)?).map_err(|e| anyhow::anyhow!("--set: {e}"))?;
-    let mut corpora =
-        if options.expression_files.is_empty() { beeline_corpora(&options.data_roots) } else { Vec::new() };
-    for f in &options.expression_files {
-        corpora.push(file_corpus(f).with_context(|| format!("reading {}", f.display()))?);
-    }
-    if corpora.is_empty() {
-        let roots: Vec<String> = options.data_roots.iter().map(|r| r.display().to_string()).collect();
-        bail!("no expression matrix found in {} (pass --expression FILE)", roots.join(", "));
-    }
-    for c in &corpora {
-        let line = format!(
-            "corpus {}: {} genes × {} cells from {}",
-            c.name,
-            c.genes.len(),
-            c.expression.values.cols,
-            c.source
-        );
-        tracing::info!("{line}");
-    }
-    let views: Vec<Corpus<'_>> =
-        corpora.iter().map(|c| Corpus { name: &c.name, genes: &c.genes, expression: &c.expression }).collect();
-    std::fs::create_dir_all(&options.output).with_context(|| format!("creating {}", options.output.display()))?;
-    let progress = crate::progress::Bar::new(options.quiet, "pretrain", "steps");
-    let log = backbone
-        .pretrain(
-            &PretrainRequest { params: &params, corpora: &views, output: &options.output, resume: options.resume },
-            &progress,
+/// Runs `ugrn-pretrain args` (with `--quiet` first when `quiet`) and exits as it does.
+pub fn run(args: &[OsString], quiet: bool) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the running ugrn executable")?;
+    let program = find_executable(exe.parent(), std::env::var_os("PATH").as_deref()).map_err(|searched| {
+        let searched: Vec<String> = searched.iter().map(|d| d.display().to_string()).collect();
+        anyhow!(
+            "`ugrn pretrain` runs the `{}` executable, found neither beside ugrn nor on PATH (searched: {}); \
+             build it with `cargo build --release -p ugrn-pretrain`",
+            executable_name(),
+            searched.join(", ")
         )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    progress.finish();
-    Ok(log)
+    })?;
+    let mut command = std::process::Command::new(&program);
+    if quiet {
+        command.arg("--quiet");
+    }
+    let status = command.args(args).status().with_context(|| format!("running {}", program.display()))?;
+    Ok(status.code().map_or(ExitCode::FAILURE, |code| ExitCode::from(code as u8)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_beside_ugrn_then_on_path() {
+        let (beside, on_path, other) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let path = std::env::join_paths([other.path(), on_path.path()]).unwrap();
+        let searched = find_executable(Some(beside.path()), Some(&path)).unwrap_err();
+        assert_eq!(searched, [beside.path(), other.path(), on_path.path()]);
+
+        std::fs::write(on_path.path().join(executable_name()), "").unwrap();
+        assert_eq!(find_executable(Some(beside.path()), Some(&path)).unwrap(), on_path.path().join(executable_name()));
+        std::fs::write(beside.path().join(executable_name()), "").unwrap();
+        assert_eq!(find_executable(Some(beside.path()), Some(&path)).unwrap(), beside.path().join(executable_name()));
+    }
 }

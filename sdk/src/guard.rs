@@ -6,10 +6,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::error::{Error, Result};
 use crate::oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
-use crate::params::{ParamSpec, Params};
+use crate::params::Params;
 use crate::plugin::{
-    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PluginKind, PretrainRequest, Probe, ProbeRequest,
-    Progress, Translator,
+    Backbone, Evaluator, FittedTranslator, LoadRequest, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
+    Translator,
 };
 use crate::types::{Evaluation, Features, GeneSymbol, LabeledFeatures, Matrix, TokenId};
 
@@ -114,12 +114,6 @@ impl<T: Backbone> Backbone for Guarded<T> {
         let plugin = self.plugin;
         catch(plugin, || self.inner.load(request))
             .map(|oracle| Box::new(GuardedOracle { plugin, inner: oracle }) as Box<dyn ModelOracle>)
-    }
-    fn pretrain_params(&self) -> Vec<ParamSpec> {
-        catch_or(self.plugin, Vec::new(), || self.inner.pretrain_params())
-    }
-    fn pretrain(&self, request: &PretrainRequest<'_>, progress: &dyn Progress) -> Result<Vec<String>> {
-        catch(self.plugin, || self.inner.pretrain(request, progress))
     }
 }
 

@@ -44,8 +44,8 @@ pub use error::{Error, Result};
 pub use oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
 pub use params::{NumberList, ParamKind, ParamSpec, ParamValue, Params};
 pub use plugin::{
-    Backbone, Corpus, Evaluator, FittedTranslator, LoadRequest, NoProgress, PluginInfo, PluginKind, PretrainRequest,
-    Probe, ProbeRequest, Progress, Translator,
+    Backbone, Evaluator, FittedTranslator, LoadRequest, NoProgress, PluginInfo, PluginKind, Probe, ProbeRequest,
+    Progress, Translator,
 };
 pub use types::{
     Curve, DatasetView, Evaluation, Expression, Features, GeneSymbol, LabeledFeatures, Matrix, Metric, Pair, TokenId,

@@ -1,12 +1,12 @@
 //! The four plugin kinds.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::oracle::ModelOracle;
 use crate::params::{ParamSpec, Params};
-use crate::types::{DatasetView, Evaluation, Expression, Features, GeneSymbol, LabeledFeatures, Pair};
+use crate::types::{DatasetView, Evaluation, Features, LabeledFeatures, Pair};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,43 +50,10 @@ pub struct LoadRequest {
     pub params: Params,
 }
 
-/// One expression matrix to pretrain on.
-#[derive(Debug, Clone, Copy)]
-pub struct Corpus<'a> {
-    pub name: &'a str,
-    /// Gene symbols of the matrix rows.
-    pub genes: &'a [GeneSymbol],
-    pub expression: &'a Expression,
-}
-
-/// What `ugrn pretrain` asks of a backbone that can pretrain.
-#[derive(Debug, Clone, Copy)]
-pub struct PretrainRequest<'a> {
-    /// Checked against `Backbone::pretrain_params`.
-    pub params: &'a Params,
-    pub corpora: &'a [Corpus<'a>],
-    /// Folder to write the checkpoint to, in the layout `load` reads.
-    pub output: &'a Path,
-    /// Continue from the backbone's own training state in `output` when present.
-    pub resume: bool,
-}
-
 /// A backbone turns a checkpoint folder into a model oracle.
 pub trait Backbone: Send + Sync {
     fn describe(&self) -> PluginInfo;
     fn load(&self, request: &LoadRequest) -> Result<Box<dyn ModelOracle>>;
-
-    /// Parameters of `pretrain` (model size, epochs, …); empty when the backbone cannot
-    /// pretrain.
-    fn pretrain_params(&self) -> Vec<ParamSpec> {
-        Vec::new()
-    }
-
-    /// Pretrains a model from scratch (or resumes) and writes a loadable checkpoint; returns
-    /// log lines (per-epoch losses, final losses, wall time).
-    fn pretrain(&self, _request: &PretrainRequest<'_>, _progress: &dyn Progress) -> Result<Vec<String>> {
-        Err(crate::error::Error::NotApplicable("this backbone cannot pretrain".into()))
-    }
 }
 
 /// Progress reporting from a plugin to the host's progress bar. Implementations never panic.

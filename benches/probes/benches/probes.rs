@@ -34,7 +34,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ugrn_backbone_scgpt::{ScGpt, pretrain};
+use ugrn_backbone_scgpt::ScGpt;
+use ugrn_backbone_scgpt::testing::write_random_checkpoint;
 use ugrn_probe_attn::Attn;
 use ugrn_probe_emb::Emb;
 use ugrn_probe_gdt::Gdt;
@@ -263,13 +264,8 @@ fn checkpoint(model: &str, tmp: &Path) -> (PathBuf, String) {
         "whole-human" => {
             let files = shared("UGRN_SCGPT_WHOLE_HUMAN", "models/scgpt-whole-human-vocab");
             let start = Instant::now();
-            pretrain::write_random_checkpoint(
-                &files.join("args.json"),
-                &files.join("default_census_vocab.json"),
-                tmp,
-                0,
-            )
-            .unwrap();
+            write_random_checkpoint(&files.join("args.json"), &files.join("default_census_vocab.json"), tmp, 0)
+                .unwrap();
             let line = format!(
                 "scGPT whole-human's args and vocabulary (12 layers, 512 wide, 8 heads, 60697 tokens), seeded random weights written in {:.1} s",
                 start.elapsed().as_secs_f64()

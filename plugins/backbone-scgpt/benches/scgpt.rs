@@ -13,7 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ugrn_backbone_scgpt::{DEFAULT_BACKGROUND, ScGpt, ScGptOracle, pretrain};
+use ugrn_backbone_scgpt::testing::write_random_checkpoint;
+use ugrn_backbone_scgpt::{DEFAULT_BACKGROUND, ScGpt, ScGptOracle};
 use ugrn_sdk::{Backbone, CellBatch, LoadRequest, Matrix, ModelOracle, Params, Pass};
 
 const CONTEXTS: [usize; 3] = [3, 512, 1200];
@@ -210,7 +211,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let start = Instant::now();
     let (args, genes) = whole_human_files();
-    pretrain::write_random_checkpoint(&args, &genes, tmp.path(), 0).unwrap();
+    write_random_checkpoint(&args, &genes, tmp.path(), 0).unwrap();
     println!("\n(random whole-human-sized checkpoint written in {:.1} s)", start.elapsed().as_secs_f64());
     bench_in_child(
         "scGPT whole-human's args.json and vocabulary (12 layers, 512 wide, 8 heads, d_hid 512, 60697 tokens), random weights",

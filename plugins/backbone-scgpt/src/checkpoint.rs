@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
+use serde::Serialize;
 pub use ugrn_candle_shared::checkpoint::{SAFETENSORS_FILE, Weights};
 use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
 use ugrn_sdk::{Error, Result};
@@ -13,8 +14,11 @@ use ugrn_sdk::{Error, Result};
 use crate::config::Config;
 use crate::vocab::Vocab;
 
+/// The PyTorch weight file of a released checkpoint.
 pub const PT_FILE: &str = "best_model.pt";
+/// The model settings ([`Config`]).
 pub const ARGS_FILE: &str = "args.json";
+/// The vocabulary ([`Vocab`]).
 pub const VOCAB_FILE: &str = "vocab.json";
 
 /// Which weight file to read.
@@ -81,4 +85,26 @@ impl Checkpoint {
     pub fn sha256(&self) -> Result<String> {
         sha256_files([self.weights.as_path(), &self.dir.join(ARGS_FILE), &self.dir.join(VOCAB_FILE)])
     }
+}
+
+/// `dir/.name.tmp` for `dir/name`.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Writes a checkpoint file through a temporary name beside it: `write` fills the temporary file,
+/// which is then renamed over `path`, so a reader finds the old file or the new one, never part
+/// of one.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let temp = temp_path(path);
+    write(&temp)?;
+    std::fs::rename(&temp, path).map_err(|e| Error::file(path.display(), format!("renaming {}: {e}", temp.display())))
+}
+
+/// Writes `value` as pretty-printed JSON (as `args.json` and `vocab.json` are), through
+/// [`write_atomically`].
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::file(path.display(), e))?;
+    write_atomically(path, |temp| std::fs::write(temp, text + "\n").map_err(|e| Error::file(temp.display(), e)))
 }

@@ -4,23 +4,27 @@
 //! [`ScGptModel`] computes what scGPT 0.2.4's `TransformerModel` computes (continuous value
 //! encoding, `<cls>` cell embedding, MVC decoder) in candle, differentiable by candle's autograd
 //! and, through [`ScGptModel::forward_with_tangent`], by exact forward-mode tangents. [`ScGpt`]
-//! is the `backbone-scgpt` plugin that serves it as a [`ugrn_sdk::ModelOracle`].
+//! is the `backbone-scgpt` plugin that serves it as a [`ugrn_sdk::ModelOracle`]. [`init`] names
+//! its parameters and their initialisation, which `ugrn-pretrain` trains from; with feature
+//! `testing`, module `testing` writes checkpoints with random weights for tests and benchmarks.
 mod binning;
 mod checkpoint;
 mod config;
 pub mod dual;
+pub mod init;
 mod model;
 mod oracle;
-pub mod pretrain;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod vocab;
 
 use candle_core::Device;
-use ugrn_sdk::{
-    Backbone, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, PretrainRequest, Progress, Result,
-};
+use ugrn_sdk::{Backbone, LoadRequest, ModelInfo, ModelOracle, ParamSpec, PluginInfo, PluginKind, Result};
 
 pub use binning::bin_expression;
-pub use checkpoint::{ARGS_FILE, Checkpoint, PT_FILE, SAFETENSORS_FILE, VOCAB_FILE, WeightFile, Weights};
+pub use checkpoint::{
+    ARGS_FILE, Checkpoint, PT_FILE, SAFETENSORS_FILE, VOCAB_FILE, WeightFile, Weights, write_atomically, write_json,
+};
 pub use config::{Config, LAYER_NORM_EPS};
 pub use model::{
     ContinuousValueEncoder, ExprDecoder, GeneEncoder, LayerNorm, MVCDecoder, ScGptModel, ScGptOutput, SelfAttention,
@@ -28,7 +32,7 @@ pub use model::{
 };
 pub use oracle::{CLS_VALUE, DEFAULT_BACKGROUND, ScGptOracle};
 pub use ugrn_candle_shared::device::parse_dtype;
-pub use vocab::{CLS_TOKEN, Vocab};
+pub use vocab::{CLS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, Vocab};
 
 /// The name workflows use.
 pub const PLUGIN_NAME: &str = "backbone-scgpt";
@@ -93,13 +97,5 @@ impl Backbone for ScGpt {
 
     fn load(&self, request: &LoadRequest) -> Result<Box<dyn ModelOracle>> {
         Ok(Box::new(self.load_oracle(request)?))
-    }
-
-    fn pretrain_params(&self) -> Vec<ParamSpec> {
-        pretrain::params()
-    }
-
-    fn pretrain(&self, request: &PretrainRequest<'_>, progress: &dyn Progress) -> Result<Vec<String>> {
-        pretrain::pretrain(request, progress)
     }
 }

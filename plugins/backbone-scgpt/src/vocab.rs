@@ -6,7 +6,12 @@ use ugrn_sdk::{Error, Result, TokenId};
 
 /// scGPT's `<cls>` token, prepended to every cell.
 pub const CLS_TOKEN: &str = "<cls>";
+/// scGPT's padding token (the default of `args.json`'s `pad_token`).
+pub const PAD_TOKEN: &str = "<pad>";
+/// scGPT's special tokens, in the order its `vocab.json` has them after the genes.
+pub const SPECIAL_TOKENS: [&str; 3] = [PAD_TOKEN, CLS_TOKEN, "<eoc>"];
 
+/// Gene symbols and special tokens by token id, which indexes the rows of the gene embedding.
 #[derive(Debug, Clone)]
 pub struct Vocab {
     ids: HashMap<String, TokenId>,
@@ -16,6 +21,7 @@ pub struct Vocab {
 }
 
 impl Vocab {
+    /// Reads and checks `vocab.json`.
     pub fn from_file(path: &Path) -> Result<Vocab> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::file(path.display(), e))?;
         let ids: HashMap<String, TokenId> = serde_json::from_str(&text).map_err(|e| Error::file(path.display(), e))?;

@@ -166,7 +166,7 @@ mod cuda {
             ))
         });
         assert!(files.is_dir(), "{} not found: set UGRN_SCGPT_WHOLE_HUMAN", files.display());
-        ugrn_backbone_scgpt::pretrain::write_random_checkpoint(
+        ugrn_backbone_scgpt::testing::write_random_checkpoint(
             &files.join("args.json"),
             &files.join("default_census_vocab.json"),
             dir,

@@ -1,18 +1,16 @@
 //! `ugrn pretrain` on the scGPT backbone: training on a small synthetic corpus, the written
-//! checkpoint, determinism, resume, and the learning check of the shipped `ugrn-mini`.
-mod common;
-
-use std::collections::{BTreeMap, HashMap};
+//! checkpoint, determinism, resume, the learning check of the shipped `ugrn-mini`, and the
+//! initial weights against a random checkpoint's.
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::{DType, Device};
-use ugrn_backbone_scgpt::pretrain::{self, VALIDATION_FILE};
+use ugrn_backbone_scgpt::testing::{read_json, weight_values, write_random_checkpoint};
 use ugrn_backbone_scgpt::{ScGpt, ScGptModel};
-use ugrn_sdk::{
-    Backbone, CellBatch, Corpus, Expression, LoadRequest, Matrix, ParamValue, Params, PretrainRequest, Progress,
-};
+use ugrn_pretrain::{Corpus, Request, VALIDATION_FILE, initial_model, masked_mse};
+use ugrn_sdk::{Backbone, CellBatch, Expression, LoadRequest, Matrix, ParamValue, Params, Progress};
 
 const GENES: usize = 20;
 const CELLS: usize = 60;
@@ -39,6 +37,10 @@ fn synthetic() -> (Vec<String>, Expression) {
     (genes, Expression { cell_names: (0..CELLS).map(|c| format!("cell{c}")).collect(), values: m })
 }
 
+fn corpus(name: &str, genes: Vec<String>, expression: Expression) -> Corpus {
+    Corpus { name: name.into(), source: name.into(), genes, expression }
+}
+
 /// A tiny configuration: 16 tokens per cell (so the 20 genes are sampled), one layer.
 fn settings(extra: &[(&str, ParamValue)]) -> Params {
     let mut given = BTreeMap::from([
@@ -57,7 +59,7 @@ fn settings(extra: &[(&str, ParamValue)]) -> Params {
     for (k, v) in extra {
         given.insert(k.to_string(), v.clone());
     }
-    Params::resolve(&ScGpt.pretrain_params(), given).unwrap()
+    Params::resolve(&ugrn_pretrain::params(), given).unwrap()
 }
 
 /// Counts progress steps.
@@ -78,8 +80,8 @@ impl Progress for Steps {
 
 fn train(dir: &Path, params: &Params, resume: bool) -> ugrn_sdk::Result<Vec<String>> {
     let (genes, expression) = synthetic();
-    let corpora = [Corpus { name: "synthetic", genes: &genes, expression: &expression }];
-    ScGpt.pretrain(&PretrainRequest { params, corpora: &corpora, output: dir, resume }, &ugrn_sdk::NoProgress)
+    let corpora = [corpus("synthetic", genes, expression)];
+    ugrn_pretrain::pretrain(&Request { params, corpora: &corpora, output: dir, resume }, &ugrn_sdk::NoProgress)
 }
 
 /// `(epoch, train loss, validation loss)` of every "epoch k/N: …" log line.
@@ -95,28 +97,18 @@ fn epoch_losses(log: &[String]) -> Vec<(usize, f64, f64)> {
         .collect()
 }
 
-fn tensors(dir: &Path) -> HashMap<String, Vec<f32>> {
-    candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)
-        .unwrap()
-        .into_iter()
-        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
-        .collect()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
-
 #[test]
 fn trains_and_writes_a_loadable_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let (genes, expression) = synthetic();
-    let corpora = [Corpus { name: "synthetic", genes: &genes, expression: &expression }];
+    let corpora = [corpus("synthetic", genes.clone(), expression)];
     let params = settings(&[]);
     let steps = Steps::default();
-    let log = ScGpt
-        .pretrain(&PretrainRequest { params: &params, corpora: &corpora, output: dir.path(), resume: false }, &steps)
-        .unwrap();
+    let log = ugrn_pretrain::pretrain(
+        &Request { params: &params, corpora: &corpora, output: dir.path(), resume: false },
+        &steps,
+    )
+    .unwrap();
 
     // 48 training cells in batches of 8, 8 epochs.
     assert_eq!(*steps.total.lock().unwrap(), 48);
@@ -129,7 +121,7 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert!(last.2 < 0.5 * first.2, "validation loss {} → {}", first.2, last.2);
 
     // The released layout: vocabulary sorted, special tokens last.
-    let vocab = json(&dir.path().join("vocab.json"));
+    let vocab = read_json(&dir.path().join("vocab.json"));
     assert_eq!(vocab.as_object().unwrap().len(), GENES + 3);
     assert_eq!(vocab["G0"], 0);
     assert_eq!(vocab["G10"], 2);
@@ -137,7 +129,7 @@ fn trains_and_writes_a_loadable_checkpoint() {
         (vocab["<pad>"].clone(), vocab["<cls>"].clone(), vocab["<eoc>"].clone()),
         (20.into(), 21.into(), 22.into())
     );
-    let args = json(&dir.path().join("args.json"));
+    let args = read_json(&dir.path().join("args.json"));
     assert_eq!(
         (args["embsize"].clone(), args["nlayers"].clone(), args["max_seq_len"].clone()),
         (16.into(), 1.into(), 16.into())
@@ -146,7 +138,7 @@ fn trains_and_writes_a_loadable_checkpoint() {
         (args["trained_epochs"].clone(), args["seed"].clone(), args["MVC"].clone()),
         (8.into(), 7.into(), false.into())
     );
-    let held_out = json(&dir.path().join(VALIDATION_FILE));
+    let held_out = read_json(&dir.path().join(VALIDATION_FILE));
     assert_eq!(held_out["cells"]["synthetic"].as_array().unwrap().len(), 12);
     assert!(!dir.path().join(".model.safetensors.tmp").exists());
 
@@ -167,9 +159,9 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert!(readout.data.iter().all(|v| v.is_finite()) && readout.cols == 4);
 
     // Trained weights beat the seeded initial ones, and the per-cell-mean guess, on the corpus.
-    let trained = pretrain::masked_mse(&model, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
-    let initial = pretrain::initial_model(&model.config, &model.vocab, 7).unwrap();
-    let random = pretrain::masked_mse(&initial, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
+    let trained = masked_mse(&model, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
+    let initial = initial_model(&model.config, &model.vocab, 7).unwrap();
+    let random = masked_mse(&initial, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
     assert_eq!((trained.cells, trained.masked), (random.cells, random.masked));
     assert_eq!(trained.cell_mean, random.cell_mean);
     assert!(trained.model < 0.2 * random.model, "trained {trained:?}, random {random:?}");
@@ -183,7 +175,7 @@ fn the_same_seed_gives_the_same_weights() {
     train(a.path(), &params, false).unwrap();
     train(b.path(), &params, false).unwrap();
     train(c.path(), &settings(&[("epochs", ParamValue::Int(2)), ("seed", ParamValue::Int(8))]), false).unwrap();
-    let (ta, tb, tc) = (tensors(a.path()), tensors(b.path()), tensors(c.path()));
+    let (ta, tb, tc) = (weight_values(a.path()), weight_values(b.path()), weight_values(c.path()));
     // Gene encoder 3, value encoder 6, one encoder layer 12, expression decoder 6 (no MVC).
     assert_eq!(ta.len(), 3 + 6 + 12 + 6);
     assert_eq!(ta, tb);
@@ -199,13 +191,13 @@ fn resume_continues_from_the_last_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let log = train(dir.path(), &settings(&[("epochs", ParamValue::Int(3))]), true).unwrap();
     assert!(log.iter().any(|l| l.starts_with("no training state in")), "{log:?}");
-    let after_three = tensors(dir.path());
+    let after_three = weight_values(dir.path());
 
     let log = train(dir.path(), &settings(&[("epochs", ParamValue::Int(5))]), true).unwrap();
     assert!(log.iter().any(|l| l.starts_with("resuming after epoch 3")), "{log:?}");
     assert_eq!(epoch_losses(&log).iter().map(|l| l.0).collect::<Vec<_>>(), [4, 5]);
-    assert_eq!(json(&dir.path().join("args.json"))["trained_epochs"], 5);
-    assert_ne!(tensors(dir.path()), after_three);
+    assert_eq!(read_json(&dir.path().join("args.json"))["trained_epochs"], 5);
+    assert_ne!(weight_values(dir.path()), after_three);
 
     // Reaching the target again trains nothing; other settings cannot change on resume.
     let log = train(dir.path(), &settings(&[("epochs", ParamValue::Int(5))]), true).unwrap();
@@ -219,7 +211,7 @@ fn resume_continues_from_the_last_epoch() {
     // Without `resume` the folder is trained over from scratch.
     let log = train(dir.path(), &settings(&[("epochs", ParamValue::Int(1))]), false).unwrap();
     assert_eq!(epoch_losses(&log).len(), 1);
-    assert_eq!(json(&dir.path().join("args.json"))["trained_epochs"], 1);
+    assert_eq!(read_json(&dir.path().join("args.json"))["trained_epochs"], 1);
 }
 
 #[test]
@@ -248,7 +240,7 @@ fn bad_settings_name_the_parameter() {
 
 /// The shipped model's folder.
 fn ugrn_mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/ugrn-mini")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ugrn-mini")
 }
 
 /// A gzipped genes × cells CSV (header: empty corner, then cell names).
@@ -273,10 +265,10 @@ fn read_matrix(path: &Path) -> (Vec<String>, Expression) {
 fn ugrn_mini_learned_to_predict_held_out_values() {
     let dir = ugrn_mini();
     let model = ScGptModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
-    let held_out = json(&dir.join(VALIDATION_FILE));
-    let args = json(&dir.join("args.json"));
+    let held_out = read_json(&dir.join(VALIDATION_FILE));
+    let args = read_json(&dir.join("args.json"));
     let ratios: Vec<f64> = args["mask_ratio"].as_array().unwrap().iter().map(|r| r.as_f64().unwrap()).collect();
-    let initial = pretrain::initial_model(&model.config, &model.vocab, args["seed"].as_u64().unwrap()).unwrap();
+    let initial = initial_model(&model.config, &model.vocab, args["seed"].as_u64().unwrap()).unwrap();
 
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("heldout"))
         .unwrap()
@@ -298,62 +290,31 @@ fn ugrn_mini_learned_to_predict_held_out_values() {
         for cell in &expression.cell_names {
             assert!(validation.contains(&cell.as_str()), "{cell} of {corpus_name} was a training cell");
         }
-        let corpus = Corpus { name: &corpus_name, genes: &genes, expression: &expression };
-        let trained = pretrain::masked_mse(&model, &corpus, &ratios, 0).unwrap();
-        let random = pretrain::masked_mse(&initial, &corpus, &ratios, 0).unwrap();
+        let cells = expression.cell_names.len();
+        let corpus = corpus(&corpus_name, genes, expression);
+        let trained = masked_mse(&model, &corpus, &ratios, 0).unwrap();
+        let random = masked_mse(&initial, &corpus, &ratios, 0).unwrap();
         eprintln!("{corpus_name}: ugrn-mini {trained:?}, random weights {random:?}");
-        assert_eq!(trained.cells, expression.cell_names.len());
+        assert_eq!(trained.cells, cells);
         assert!(trained.model < 0.25 * random.model, "{corpus_name}: trained {trained:?}, random {random:?}");
         assert!(trained.model < trained.cell_mean, "{corpus_name}: {trained:?}");
     }
 }
 
+/// A random checkpoint of `backbone-scgpt`'s test support holds the weights pretraining with the
+/// same seed starts from.
 #[test]
-fn a_random_checkpoint_has_the_released_layout_and_loads() {
-    let fixture = common::fixture_dir();
-    let (args, vocab) = (fixture.join("args.json"), fixture.join("vocab.json"));
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    pretrain::write_random_checkpoint(&args, &vocab, a.path(), 7).unwrap();
-    pretrain::write_random_checkpoint(&args, &vocab, b.path(), 7).unwrap();
-    pretrain::write_random_checkpoint(&args, &vocab, c.path(), 8).unwrap();
-
-    // Every tensor of the released fixture, by name and shape, and nothing else.
-    let shapes = |m: HashMap<String, candle_core::Tensor>| -> BTreeMap<String, Vec<usize>> {
-        m.into_iter().map(|(k, t)| (k, t.dims().to_vec())).collect()
-    };
-    let released = shapes(common::fixture_tensors());
-    let written = shapes(candle_core::safetensors::load(a.path().join("model.safetensors"), &Device::Cpu).unwrap());
-    assert_eq!(written, released);
-    assert_eq!(json(&a.path().join("vocab.json")), json(&vocab));
-    assert_eq!(std::fs::read(a.path().join("args.json")).unwrap(), std::fs::read(&args).unwrap());
-
-    let (ta, tb, tc) = (tensors(a.path()), tensors(b.path()), tensors(c.path()));
-    assert_eq!(ta, tb);
-    assert_ne!(ta["encoder.embedding.weight"], tc["encoder.embedding.weight"]);
-    // PyTorch's defaults: nn.Linear U(±1/√fan_in), embedding U(±0.1), norms at 1 and 0.
-    let bound = 1.0 / (released["transformer_encoder.layers.0.linear1.weight"][1] as f32).sqrt();
-    assert!(ta["transformer_encoder.layers.0.linear1.weight"].iter().all(|w| w.abs() <= bound));
-    assert!(ta["encoder.embedding.weight"].iter().all(|w| w.abs() <= 0.1));
-    assert!(ta["encoder.enc_norm.weight"].iter().all(|&w| w == 1.0));
-
-    let load = LoadRequest {
-        checkpoint: a.path().to_path_buf(),
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        params: Params::defaults(&ScGpt.describe().params),
-    };
-    let oracle = ScGpt.load(&load).unwrap();
-    let cells = CellBatch::new(vec![0, 1, 2], Matrix::new(1, 3, vec![3.0, 5.0, 7.0]).unwrap()).unwrap();
-    assert!(oracle.readout(&cells).unwrap().data.iter().all(|v| v.is_finite()));
-
-    let missing = pretrain::write_random_checkpoint(&a.path().join("nope.json"), &vocab, c.path(), 1).unwrap_err();
-    assert!(missing.to_string().contains("nope.json"), "{missing}");
-
-    // A census-style vocabulary of genes only gets the special tokens after its genes.
-    let genes = a.path().join("genes.json");
-    std::fs::write(&genes, r#"{"SOX2": 1, "NANOG": 0}"#).unwrap();
-    pretrain::write_random_checkpoint(&args, &genes, c.path(), 1).unwrap();
-    let written = json(&c.path().join("vocab.json"));
-    assert_eq!(written, serde_json::json!({"NANOG": 0, "SOX2": 1, "<pad>": 2, "<cls>": 3, "<eoc>": 4}));
-    assert_eq!(tensors(c.path())["encoder.embedding.weight"].len(), 5 * released["encoder.embedding.weight"][1]);
+fn a_random_checkpoint_holds_the_initial_weights() {
+    let mini = ugrn_mini();
+    let dir = tempfile::tempdir().unwrap();
+    write_random_checkpoint(&mini.join("args.json"), &mini.join("vocab.json"), dir.path(), 3).unwrap();
+    let written = ScGptModel::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
+    let initial = initial_model(&written.config, &written.vocab, 3).unwrap();
+    let values = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(values(&written.encoder.embedding), values(&initial.encoder.embedding));
+    for (w, i) in written.layers.iter().zip(&initial.layers) {
+        assert_eq!(values(&w.self_attn.wqkv.weight), values(&i.self_attn.wqkv.weight));
+        assert_eq!(values(&w.linear2.weight), values(&i.linear2.weight));
+    }
+    assert_eq!(values(&written.decoder.fc[2].weight), values(&initial.decoder.fc[2].weight));
 }

@@ -6,29 +6,24 @@ use candle_core::{Device, Tensor};
 use rand::Rng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
+use ugrn_backbone_scgpt::{CLS_VALUE, SPECIAL_TOKENS, Vocab, bin_expression};
 use ugrn_candle_shared::Context;
-use ugrn_sdk::{Corpus, Error, Result};
+use ugrn_sdk::{Error, Result};
 
-use crate::binning::bin_expression;
-use crate::vocab::{CLS_TOKEN, Vocab};
+use crate::corpus::Corpus;
 
-/// scGPT's special tokens, appended after the genes in this order (as its `vocab.json` has them).
-pub(crate) const PAD_TOKEN: &str = "<pad>";
-pub(crate) const SPECIAL_TOKENS: [&str; 3] = [PAD_TOKEN, CLS_TOKEN, "<eoc>"];
 /// Input value of padding and of masked positions (scGPT's `pad_value`, `mask_value`).
 pub(crate) const PAD_VALUE: f32 = -2.0;
 pub(crate) const MASK_VALUE: f32 = -1.0;
-/// The value `<cls>` carries, as the oracle gives it.
-const CLS_VALUE: f32 = crate::oracle::CLS_VALUE;
 
 /// Token symbols in id order: the corpora's gene symbols upper-cased (so mouse and human
 /// spellings of one gene share a token), sorted, then the special tokens.
-pub(crate) fn vocabulary(corpora: &[Corpus<'_>]) -> Vec<String> {
+pub(crate) fn vocabulary(corpora: &[Corpus]) -> Vec<String> {
     let genes: BTreeSet<String> = corpora.iter().flat_map(|c| c.genes.iter().map(|g| g.to_uppercase())).collect();
     genes.into_iter().chain(SPECIAL_TOKENS.iter().map(|s| s.to_string())).collect()
 }
 
-/// The crate's vocabulary over `symbols` (id = position).
+/// The backbone's vocabulary over `symbols` (id = position).
 pub(crate) fn vocab_of(symbols: &[String]) -> Result<Vocab> {
     let ids: HashMap<String, u32> = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
     if ids.len() != symbols.len() {
@@ -46,7 +41,7 @@ pub(crate) struct Cell {
 
 /// Bins every cell of `corpus` (over all its genes, as the oracle bins a context) and keeps the
 /// expressed genes the vocabulary knows. Cells with none come back as `None`.
-pub(crate) fn cells(corpus: &Corpus<'_>, vocab: &Vocab, n_bins: usize) -> Result<Vec<Option<Cell>>> {
+pub(crate) fn cells(corpus: &Corpus, vocab: &Vocab, n_bins: usize) -> Result<Vec<Option<Cell>>> {
     let m = &corpus.expression.values;
     if corpus.genes.len() != m.rows {
         return Err(Error::invalid(format!(
@@ -94,7 +89,7 @@ pub(crate) struct Split {
 /// Holds out `round(fraction × cells)` cells of every corpus, drawn by `rng`, so that each
 /// corpus is represented on both sides.
 pub(crate) fn split(
-    corpora: &[Corpus<'_>],
+    corpora: &[Corpus],
     vocab: &Vocab,
     n_bins: usize,
     fraction: f64,
@@ -110,7 +105,7 @@ pub(crate) fn split(
             index::sample(rng, present.len(), held).into_iter().map(|i| present[i]).collect();
         held_out.sort_unstable();
         let names = held_out.iter().map(|&c| corpus.expression.cell_names[c].clone()).collect();
-        out.validation_names.insert(corpus.name.to_string(), names);
+        out.validation_names.insert(corpus.name.clone(), names);
         for (c, cell) in binned.into_iter().enumerate() {
             let Some(cell) = cell else { continue };
             if held_out.binary_search(&c).is_ok() {

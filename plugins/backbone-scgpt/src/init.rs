@@ -1,7 +1,7 @@
-//! The model's parameters by checkpoint name, and their seeded initialisation.
-use candle_core::{Device, Tensor, Var};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+//! The model's parameters by checkpoint name, and how PyTorch initialises them: what pretraining
+//! starts from and what a random checkpoint holds. The random numbers come from the caller, so
+//! this crate needs no generator.
+use candle_core::{Device, Tensor};
 
 use crate::config::Config;
 
@@ -16,9 +16,9 @@ enum Init {
 
 /// A parameter: its tensor name in `model.safetensors`, shape and initialisation.
 #[derive(Debug, Clone)]
-pub(crate) struct ParamDef {
-    pub(crate) name: String,
-    pub(crate) shape: Vec<usize>,
+pub struct ParamDef {
+    pub name: String,
+    pub shape: Vec<usize>,
     init: Init,
 }
 
@@ -38,7 +38,7 @@ fn norm(defs: &mut Vec<ParamDef>, prefix: &str, dim: usize) {
 
 /// Every tensor [`crate::ScGptModel::new`] reads for `config`, sorted by name. Attention uses the
 /// flash-attention names (`self_attn.Wqkv.*`) of the released checkpoints.
-pub(crate) fn param_defs(config: &Config, vocab_len: usize) -> Vec<ParamDef> {
+pub fn param_defs(config: &Config, vocab_len: usize) -> Vec<ParamDef> {
     let (d, f) = (config.embsize, config.d_hid);
     // scGPT's `init_weights` overrides the embedding's N(0, 1) with U(±0.1).
     let mut defs =
@@ -67,18 +67,19 @@ pub(crate) fn param_defs(config: &Config, vocab_len: usize) -> Vec<ParamDef> {
     defs
 }
 
-/// Fresh variables for `defs`, drawn from `rng` in the (sorted) order given, so that a seed fixes
-/// every weight independently of candle's global generator.
-pub(crate) fn init_vars(defs: &[ParamDef], rng: &mut ChaCha8Rng) -> candle_core::Result<Vec<Var>> {
+/// Initial tensors for `defs` on the CPU in f32: `uniform(bound)` draws each value of a
+/// uniformly initialised parameter from [−bound, bound), in the (sorted) order given, so that a
+/// seeded generator fixes every weight independently of candle's global one.
+pub fn initial_tensors(defs: &[ParamDef], mut uniform: impl FnMut(f64) -> f64) -> candle_core::Result<Vec<Tensor>> {
     defs.iter()
         .map(|def| {
             let n: usize = def.shape.iter().product();
             let data: Vec<f32> = match def.init {
-                Init::Uniform(bound) => (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect(),
+                Init::Uniform(bound) => (0..n).map(|_| uniform(bound) as f32).collect(),
                 Init::Ones => vec![1.0; n],
                 Init::Zeros => vec![0.0; n],
             };
-            Var::from_tensor(&Tensor::from_vec(data, def.shape.as_slice(), &Device::Cpu)?)
+            Tensor::from_vec(data, def.shape.as_slice(), &Device::Cpu)
         })
         .collect()
 }

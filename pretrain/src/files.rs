@@ -2,15 +2,15 @@
 //! `vocab.json`) plus `validation_cells.json`; the training state rides in the metadata of
 //! `model.safetensors`, so weights and state are replaced together by one rename.
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
-use ugrn_sdk::{Error, Result, TokenId};
+use ugrn_backbone_scgpt::init::ParamDef;
+use ugrn_backbone_scgpt::{ARGS_FILE, SAFETENSORS_FILE, VOCAB_FILE, write_atomically, write_json};
+use ugrn_sdk::{Error, Result};
 
-use super::Settings;
-use super::init::ParamDef;
-use crate::checkpoint::{ARGS_FILE, SAFETENSORS_FILE, VOCAB_FILE};
+use crate::settings::Settings;
 
 /// Metadata key of `model.safetensors` holding the [`State`] as JSON.
 pub(crate) const STATE_KEY: &str = "ugrn.pretrain";
@@ -52,23 +52,6 @@ pub(crate) struct Snapshot<'a> {
     pub(crate) state: &'a State,
 }
 
-/// `dir/.name.tmp`, renamed over `dir/name` once complete.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
-}
-
-fn finish(temp: &Path, path: &Path) -> Result<()> {
-    std::fs::rename(temp, path).map_err(|e| Error::file(path.display(), format!("renaming {}: {e}", temp.display())))
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::file(path.display(), e))?;
-    let temp = temp_path(path);
-    std::fs::write(&temp, text + "\n").map_err(|e| Error::file(temp.display(), e))?;
-    finish(&temp, path)
-}
-
 /// Writes the folder; `model.safetensors` goes last, so a folder whose weights carry a state
 /// has the matching `args.json` and `vocab.json`.
 pub(crate) fn save(dir: &Path, s: &Snapshot<'_>) -> Result<()> {
@@ -81,31 +64,9 @@ pub(crate) fn save(dir: &Path, s: &Snapshot<'_>) -> Result<()> {
     let state = serde_json::to_string(s.state).map_err(|e| Error::file(path.display(), e))?;
     let metadata = HashMap::from([(STATE_KEY.to_string(), state)]);
     let tensors = s.defs.iter().zip(s.vars).map(|(d, v)| (d.name.as_str(), v.as_tensor()));
-    let temp = temp_path(&path);
-    safetensors::serialize_to_file(tensors, Some(metadata), &temp).map_err(|e| Error::file(temp.display(), e))?;
-    finish(&temp, &path)
-}
-
-/// Copies `args` into `dir`, writes `vocab` and then `vars` (without a training state) as
-/// `model.safetensors`, each file through a temporary name.
-pub(crate) fn save_random(
-    dir: &Path,
-    args: &Path,
-    vocab: &BTreeMap<String, TokenId>,
-    defs: &[ParamDef],
-    vars: &[Var],
-) -> Result<()> {
-    let args_path = dir.join(ARGS_FILE);
-    let temp = temp_path(&args_path);
-    std::fs::copy(args, &temp)
-        .map_err(|e| Error::file(args.display(), format!("copying to {}: {e}", temp.display())))?;
-    finish(&temp, &args_path)?;
-    write_json(&dir.join(VOCAB_FILE), vocab)?;
-    let path = dir.join(SAFETENSORS_FILE);
-    let tensors = defs.iter().zip(vars).map(|(d, v)| (d.name.as_str(), v.as_tensor()));
-    let temp = temp_path(&path);
-    safetensors::serialize_to_file(tensors, None, &temp).map_err(|e| Error::file(temp.display(), e))?;
-    finish(&temp, &path)
+    write_atomically(&path, |temp| {
+        safetensors::serialize_to_file(tensors, Some(metadata), temp).map_err(|e| Error::file(temp.display(), e))
+    })
 }
 
 /// The state and weights of an earlier run in `dir`, or `None` when it has no weights yet.

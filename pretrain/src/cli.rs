@@ -1,0 +1,123 @@
+//! The `ugrn-pretrain` command line, which `ugrn pretrain` runs with its own arguments.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use ugrn_backbone_scgpt::PLUGIN_NAME;
+use ugrn_sdk::{ParamValue, Params};
+
+use crate::{Request, beeline_corpora, file_corpus, pretrain};
+
+const EXAMPLES: &str = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=6 --set seed=0\n  \
+                        ugrn pretrain --output my-model --expression cells.csv.gz --resume";
+
+/// Pretrain a backbone (scGPT's masked-value objective) on expression matrices and write a
+/// checkpoint the backbone loads unchanged.
+#[derive(Debug, Parser)]
+#[command(name = "ugrn-pretrain", bin_name = "ugrn pretrain")]
+pub struct Cli {
+    /// Backbone plugin that trains.
+    #[arg(long, default_value = PLUGIN_NAME)]
+    pub backbone: String,
+    /// Accepted as `ugrn`'s global option, unused: pretraining loads no plugin.
+    #[arg(long = "plugins", value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Checkpoint folder to write (and resume from).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// No progress bars or summaries; errors only. Logs still follow RUST_LOG.
+    // Repeatable: `ugrn -q pretrain ... -q` passes it twice.
+    #[arg(long, short, overrides_with = "quiet")]
+    pub quiet: bool,
+    /// BEELINE data roots to take every available expression matrix from (default: the
+    /// repo's data/beeline, then ../shared/data/beeline).
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_roots: Vec<PathBuf>,
+    /// Expression files (genes × cells CSV, gzip or plain, or .h5ad) instead of BEELINE.
+    #[arg(long = "expression", value_name = "FILE")]
+    pub expression_files: Vec<PathBuf>,
+    /// Pretraining parameter KEY=VALUE (listed below), repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Continue from the training state in the output folder.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl Cli {
+    /// Parses the process's arguments; `--help` lists the pretraining parameters after the
+    /// options.
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command().after_help(after_help()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Every pretraining parameter with its default, kind and meaning, then examples.
+fn after_help() -> String {
+    let mut text = String::from("Pretraining parameters (--set KEY=VALUE):\n");
+    for s in crate::params() {
+        text += &format!("    {} = {}  ({})\n        {}\n", s.name, s.default, s.kind, s.doc);
+    }
+    text + "\n" + EXAMPLES
+}
+
+/// Parses `key=value` settings; values are TOML (`8`, `0.5`, `true`, `[4, 8]`, `"text"`), and
+/// bare words are strings.
+pub fn parse_settings(settings: &[String]) -> anyhow::Result<BTreeMap<String, ParamValue>> {
+    let mut out = BTreeMap::new();
+    for s in settings {
+        let Some((key, value)) = s.split_once('=') else {
+            bail!("--set {s:?}: expected KEY=VALUE");
+        };
+        let key = key.trim();
+        let value = value.trim();
+        let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let param = ugrn::workflow::toml_to_param(&parsed).map_err(|e| anyhow!("--set {key}: {e}"))?;
+        out.insert(key.to_string(), param);
+    }
+    Ok(out)
+}
+
+/// Gathers the corpora (BEELINE from the data roots, or the expression files), pretrains on
+/// them and prints the log.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cli.backbone != PLUGIN_NAME {
+        bail!("backbone `{}` cannot pretrain", cli.backbone);
+    }
+    let params =
+        Params::resolve(&crate::params(), parse_settings(&cli.settings)?).map_err(|e| anyhow!("--set: {e}"))?;
+    let data_roots =
+        if cli.data_roots.is_empty() { ugrn::workflow::default_data_roots() } else { cli.data_roots.clone() };
+    let mut corpora = if cli.expression_files.is_empty() { beeline_corpora(&data_roots) } else { Vec::new() };
+    for f in &cli.expression_files {
+        corpora.push(file_corpus(f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    if corpora.is_empty() {
+        let roots: Vec<String> = data_roots.iter().map(|r| r.display().to_string()).collect();
+        bail!("no expression matrix found in {} (pass --expression FILE)", roots.join(", "));
+    }
+    for c in &corpora {
+        let line = format!(
+            "corpus {}: {} genes × {} cells from {}",
+            c.name,
+            c.genes.len(),
+            c.expression.values.cols,
+            c.source
+        );
+        tracing::info!("{line}");
+    }
+    std::fs::create_dir_all(&cli.output).with_context(|| format!("creating {}", cli.output.display()))?;
+    let progress = ugrn::progress::Bar::new(cli.quiet, "pretrain", "steps");
+    let request = Request { params: &params, corpora: &corpora, output: &cli.output, resume: cli.resume };
+    let log = pretrain(&request, &progress).map_err(|e| anyhow!("{e}"))?;
+    progress.finish();
+    for line in log {
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The pretraining parameters and their checked settings.
+use serde::{Deserialize, Serialize};
+use ugrn_backbone_scgpt::{PAD_TOKEN, PLUGIN_NAME};
+use ugrn_sdk::{Error, ParamSpec, Params, Result};
+
+use crate::data::{MASK_VALUE, PAD_VALUE};
+use crate::files::CorpusSummary;
+use crate::trainer::{MAX_GRAD_NORM, WARMUP_FRACTION};
+
+/// The parameters of `ugrn pretrain` (its `--set KEY=VALUE`). The defaults are those of the
+/// shipped `ugrn-mini`: on the BEELINE corpora (about 3000 cells) they train in about 15 minutes on
+/// 2 CPU cores.
+pub fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::int("embsize", 64, "model width d_model (scGPT's `embsize`)"),
+        ParamSpec::int("nheads", 4, "attention heads; must divide embsize"),
+        ParamSpec::int("d_hid", 128, "feed-forward width of each encoder layer"),
+        ParamSpec::int("nlayers", 4, "transformer encoder layers"),
+        ParamSpec::int(
+            "max_seq_len",
+            256,
+            "tokens per cell, <cls> included: cells with more expressed genes get a random sample of them each epoch",
+        ),
+        ParamSpec::int(
+            "n_bins",
+            51,
+            "expression bins (bin 0 = not expressed; values 1..n_bins-1 are per-cell quantiles)",
+        ),
+        ParamSpec::floats(
+            "mask_ratio",
+            &[0.25, 0.5, 0.75],
+            "shares of a cell's values to mask; each training batch draws one (as scGPT's generative pretraining), \
+             validation cycles through them cell by cell",
+        ),
+        ParamSpec::bool("mvc", false, "also train the MVC decoder (masked values from the <cls> embedding)"),
+        ParamSpec::int("epochs", 6, "passes over the training cells (with resume: the total to reach)"),
+        ParamSpec::int("batch_size", 16, "cells per optimisation step"),
+        ParamSpec::float(
+            "learning_rate",
+            1e-3,
+            "peak AdamW learning rate, reached after a linear warm-up over 10% of the steps, then cosine decay to 0",
+        ),
+        ParamSpec::float("weight_decay", 0.0, "AdamW weight decay (0: Adam, as scGPT pretrains)"),
+        ParamSpec::float(
+            "validation_fraction",
+            0.1,
+            "share of every corpus's cells held out from training (listed in validation_cells.json)",
+        ),
+        ParamSpec::int("seed", 0, "seeds initialisation, the held-out split, sampling and masking"),
+    ]
+}
+
+/// The checked pretraining settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Settings {
+    pub(crate) embsize: usize,
+    pub(crate) nheads: usize,
+    pub(crate) d_hid: usize,
+    pub(crate) nlayers: usize,
+    pub(crate) max_seq_len: usize,
+    pub(crate) n_bins: usize,
+    pub(crate) mask_ratio: Vec<f64>,
+    pub(crate) mvc: bool,
+    pub(crate) epochs: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) learning_rate: f64,
+    pub(crate) weight_decay: f64,
+    pub(crate) validation_fraction: f64,
+    pub(crate) seed: u64,
+}
+
+impl Settings {
+    pub(crate) fn from_params(p: &Params) -> Result<Settings> {
+        let positive = |key: &str| match p.usize(key)? {
+            0 => Err(Error::param(key, "must be at least 1, got 0")),
+            v => Ok(v),
+        };
+        let s = Settings {
+            embsize: positive("embsize")?,
+            nheads: positive("nheads")?,
+            d_hid: positive("d_hid")?,
+            nlayers: positive("nlayers")?,
+            max_seq_len: p.usize("max_seq_len")?,
+            n_bins: p.usize("n_bins")?,
+            mask_ratio: p.f64_list("mask_ratio")?,
+            mvc: p.bool("mvc")?,
+            epochs: positive("epochs")?,
+            batch_size: positive("batch_size")?,
+            learning_rate: p.f64("learning_rate")?,
+            weight_decay: p.f64("weight_decay")?,
+            validation_fraction: p.f64("validation_fraction")?,
+            seed: p.usize("seed")? as u64,
+        };
+        if !s.embsize.is_multiple_of(s.nheads) {
+            return Err(Error::param("nheads", format!("{} does not divide embsize = {}", s.nheads, s.embsize)));
+        }
+        if s.max_seq_len < 2 {
+            return Err(Error::param(
+                "max_seq_len",
+                format!("must leave room for <cls> and a gene (at least 2), got {}", s.max_seq_len),
+            ));
+        }
+        if s.n_bins < 3 {
+            return Err(Error::param("n_bins", format!("must be at least 3, got {}", s.n_bins)));
+        }
+        check_ratios("mask_ratio", &s.mask_ratio)?;
+        if !(s.learning_rate.is_finite() && s.learning_rate > 0.0) {
+            return Err(Error::param("learning_rate", format!("must be positive, got {}", s.learning_rate)));
+        }
+        if !(s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
+            return Err(Error::param("weight_decay", format!("must be zero or positive, got {}", s.weight_decay)));
+        }
+        if !(0.0..1.0).contains(&s.validation_fraction) {
+            return Err(Error::param(
+                "validation_fraction",
+                format!("must be in [0, 1), got {}", s.validation_fraction),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// `args.json`: the keys [`Config`](ugrn_backbone_scgpt::Config) reads (scGPT's names and its
+    /// settings for everything this model does not vary), then how it was trained.
+    pub(crate) fn args(&self, corpora: &[CorpusSummary], trained_epochs: usize) -> serde_json::Value {
+        serde_json::json!({
+            "embsize": self.embsize,
+            "nheads": self.nheads,
+            "d_hid": self.d_hid,
+            "nlayers": self.nlayers,
+            "n_bins": self.n_bins,
+            "max_seq_len": self.max_seq_len,
+            "pad_token": PAD_TOKEN,
+            "pad_value": PAD_VALUE,
+            "mask_value": MASK_VALUE,
+            "MVC": self.mvc,
+            "pre_norm": false,
+            "input_style": "binned",
+            "input_emb_style": "continuous",
+            "cell_emb_style": "cls",
+            "mvc_decoder_style": "inner product",
+            "fast_transformer_backend": "flash",
+            "explicit_zero_prob": false,
+            "use_batch_labels": false,
+            "DSBN": false,
+            "domain_spec_batchnorm": false,
+            "training_tasks": "pcpt",
+            "trunc_by_sample": true,
+            "mask_ratio": self.mask_ratio,
+            "epochs": self.epochs,
+            "trained_epochs": trained_epochs,
+            "batch_size": self.batch_size,
+            "lr": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "warmup_ratio_or_step": WARMUP_FRACTION,
+            "grad_clip_norm": MAX_GRAD_NORM,
+            "dropout": 0.0,
+            "valid_size_or_ratio": self.validation_fraction,
+            "seed": self.seed,
+            "corpora": corpora,
+            "trainer": format!("ugrn pretrain, {} {}", PLUGIN_NAME, env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    /// Errors naming the first setting other than `epochs` that differs from `earlier`.
+    pub(crate) fn check_resumable(&self, earlier: &Settings, source: &str) -> Result<()> {
+        let (now, then) = (serde_json::to_value(self), serde_json::to_value(earlier));
+        let (Ok(serde_json::Value::Object(now)), Ok(serde_json::Value::Object(then))) = (now, then) else {
+            return Err(Error::compute("settings do not serialise to JSON objects"));
+        };
+        for (key, value) in &now {
+            if key != "epochs" && then.get(key) != Some(value) {
+                let was = then.get(key).map_or("absent".to_string(), |v| v.to_string());
+                return Err(Error::param(
+                    key,
+                    format!(
+                        "is {value} but {source} was trained with {was}; resume needs the same settings (only `epochs` may change)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_ratios(key: &str, ratios: &[f64]) -> Result<()> {
+    if ratios.is_empty() {
+        return Err(Error::param(key, "needs at least one ratio"));
+    }
+    if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && **r < 1.0)) {
+        return Err(Error::param(key, format!("ratios must lie strictly between 0 and 1, got {r}")));
+    }
+    Ok(())
+}
