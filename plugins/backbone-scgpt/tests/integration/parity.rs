@@ -1,9 +1,8 @@
 //! Parity with the reference outputs that scGPT 0.2.4's own model code computed for the fixture
 //! (`cases.json`), loading the weights from both `model.safetensors` and `best_model.pt`.
-mod common;
 
+use crate::common::*;
 use candle_core::{DType, Device, Tensor};
-use common::*;
 use ugrn_backbone_scgpt::{Checkpoint, ScGptModel, ScGptOracle, WeightFile};
 use ugrn_sdk::{CellBatch, Matrix, ModelOracle};
 

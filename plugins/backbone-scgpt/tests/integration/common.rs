@@ -1,5 +1,4 @@
 //! Helpers shared by this crate's integration tests.
-#![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

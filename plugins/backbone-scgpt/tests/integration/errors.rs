@@ -1,12 +1,11 @@
 //! Loading errors name the file, tensor or option at fault. Each test writes a modified copy of
 //! the fixture into a temporary folder.
-mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::common::*;
 use candle_core::{DType, Device, Tensor};
-use common::*;
 
 /// Copies the fixture's args.json and vocab.json into `dir`, with `tensors` as model.safetensors.
 fn write_checkpoint(dir: &Path, tensors: &HashMap<String, Tensor>) {

@@ -1,5 +1,4 @@
 //! `testing::write_random_checkpoint`: the released layout, seeded weights, and loading.
-mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,7 +9,7 @@ use ugrn_sdk::{Backbone, CellBatch, LoadRequest, Matrix, Params};
 
 #[test]
 fn a_random_checkpoint_has_the_released_layout_and_loads() {
-    let fixture = common::fixture_dir();
+    let fixture = crate::common::fixture_dir();
     let (args, vocab) = (fixture.join("args.json"), fixture.join("vocab.json"));
     let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write_random_checkpoint(&args, &vocab, a.path(), 7).unwrap();
@@ -21,7 +20,7 @@ fn a_random_checkpoint_has_the_released_layout_and_loads() {
     let shapes = |m: HashMap<String, candle_core::Tensor>| -> BTreeMap<String, Vec<usize>> {
         m.into_iter().map(|(k, t)| (k, t.dims().to_vec())).collect()
     };
-    let released = shapes(common::fixture_tensors());
+    let released = shapes(crate::common::fixture_tensors());
     let written = shapes(candle_core::safetensors::load(a.path().join("model.safetensors"), &Device::Cpu).unwrap());
     assert_eq!(written, released);
     assert_eq!(read_json(&a.path().join("vocab.json")), read_json(&vocab));

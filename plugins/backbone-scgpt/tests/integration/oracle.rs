@@ -1,8 +1,7 @@
 //! The plugin and its model oracle on the fixture.
-mod common;
 
+use crate::common::*;
 use candle_core::{D, DType, Device, Tensor};
-use common::*;
 use ugrn_backbone_scgpt::{DEFAULT_BACKGROUND, ScGpt, bin_expression, dual::Dual};
 use ugrn_sdk::{Backbone, CellBatch, Matrix, ModelOracle, ParamKind, ParamValue, Pass, PluginKind};
 

@@ -1,9 +1,8 @@
 //! Exact derivatives: forward-mode tangents against central finite differences (f64), and
 //! candle's reverse-mode autograd through the whole model against finite differences.
-mod common;
 
+use crate::common::*;
 use candle_core::{DType, Device, Tensor, Var};
-use common::*;
 use ugrn_backbone_scgpt::{Checkpoint, Config, ScGptModel, WeightFile};
 
 fn small_config(pre_norm: bool) -> Config {
