@@ -23,57 +23,6 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-/// `auto` picks `cuda:0` when this build has CUDA support and a GPU answers, else CPU, and says
-/// which. `cuda:N` is checked against the GPUs present.
-pub fn resolve_device(requested: &str) -> anyhow::Result<String> {
-    let gpus = crate::devices::list();
-    match requested {
-        "auto" => match gpus {
-            Ok(g) if cfg!(feature = "cuda") && !g.is_empty() => {
-                tracing::info!("device auto: using cuda:0 ({})", g[0].name);
-                Ok("cuda:0".into())
-            }
-            Ok(_) => {
-                tracing::info!("device auto: this build has no CUDA support, using cpu");
-                Ok("cpu".into())
-            }
-            Err(why) => {
-                tracing::info!("device auto: {why}; using cpu");
-                Ok("cpu".into())
-            }
-        },
-        cuda if cuda.starts_with("cuda:") => {
-            if !cfg!(feature = "cuda") {
-                bail!("device {cuda}: this build has no CUDA support; rebuild with `scripts/build-cuda.sh`");
-            }
-            let ordinal: usize = cuda[5..].parse().with_context(|| format!("device {cuda:?}"))?;
-            match gpus {
-                Ok(g) if ordinal < g.len() => Ok(cuda.to_string()),
-                Ok(g) => bail!("device {cuda}: only {} GPU(s) present", g.len()),
-                Err(why) => bail!("device {cuda}: {why}"),
-            }
-        }
-        other => Ok(other.to_string()),
-    }
-}
-
-/// The oracle's batch budget: on a GPU, 80% of its free memory once the model is loaded (so the
-/// batch size follows the device and the model's size); elsewhere the workflow's setting.
-fn memory_budget(device: &str, configured_mb: u64) -> u64 {
-    let configured = configured_mb * 1024 * 1024;
-    let Some(ordinal) = device.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
-        return configured;
-    };
-    match crate::devices::list() {
-        Ok(gpus) if ordinal < gpus.len() => {
-            let usable = gpus[ordinal].free_bytes / 10 * 8;
-            tracing::info!("{device}: {} MiB free; batch budget {} MiB", gpus[ordinal].free_bytes >> 20, usable >> 20);
-            usable
-        }
-        _ => configured,
-    }
-}
-
 /// A dataset prepared for one network: pairs whose genes the model knows, with counts.
 struct Prepared {
     dataset: Dataset,
@@ -266,7 +215,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         PluginHandle::Backbone(b) => b,
         _ => bail!("plugin `{}` is not a backbone", wf.backbone.plugin),
     };
-    let device = resolve_device(&wf.run.device)?;
+    let device = crate::devices::resolve_device(&wf.run.device)?;
     let requested_device = device.clone();
     let load_start = Instant::now();
     let oracle = backbone
@@ -277,7 +226,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             params: workflow.backbone_params.clone(),
         })
         .with_context(|| format!("loading {}", workflow.checkpoint.display()))?;
-    let budget = memory_budget(&requested_device, wf.run.memory_budget_mb);
+    let budget = crate::devices::memory_budget(&requested_device, wf.run.memory_budget_mb);
     let oracle = BatchedOracle::new(backbone.child(oracle), budget);
     let cache = FeatureCache::new(wf.run.cache.clone().unwrap_or_else(|| PathBuf::from(".ugrn-cache")));
     let mut runner = Runner {
