@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
-use sha2::{Digest, Sha256};
 use ugrn_sdk::{
     DatasetView, Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest,
 };
 
-use crate::cache::{CacheKey, FeatureCache, Lookup, hex};
+use crate::cache::{BackboneKey, CacheKey, FeatureCache, Lookup};
 use crate::data::{self, Dataset, PairSet};
 use crate::oracle::BatchedOracle;
 use crate::plugin::{PluginHandle, Registry};
@@ -30,29 +29,12 @@ struct Prepared {
     notes: Vec<String>,
 }
 
-fn sha_of_inputs(dataset: &Dataset, pairs: &[Pair], with_expression: bool) -> String {
-    let mut h = Sha256::new();
-    for g in &dataset.genes {
-        h.update(g.as_bytes());
-        h.update([0]);
-    }
-    for p in pairs {
-        h.update((p.source as u64).to_le_bytes());
-        h.update((p.target as u64).to_le_bytes());
-    }
-    if with_expression && let Some(e) = &dataset.expression {
-        for v in &e.values.data {
-            h.update(v.to_le_bytes());
-        }
-    }
-    hex(&h.finalize())
-}
-
 struct Runner<'a> {
     workflow: &'a ResolvedWorkflow,
     registry: &'a Registry,
     oracle: BatchedOracle,
     cache: FeatureCache,
+    backbone_key: BackboneKey,
     quiet: bool,
     timings: Vec<(String, f64)>,
     log: Vec<String>,
@@ -145,22 +127,7 @@ impl<'a> Runner<'a> {
         let probe = self.probe(probe_name)?;
         let info = probe.describe();
         let needs_expression = probe.needs_expression(params);
-        let wf = &self.workflow.workflow;
-        let backbone_version = self.registry.get(&wf.backbone.plugin).map_or("?", |p| p.info.version.as_str());
-        let key = CacheKey {
-            checkpoint_sha256: self.oracle.info().checkpoint_sha256.clone(),
-            backbone: format!(
-                "{} {backbone_version} {} {}",
-                wf.backbone.plugin,
-                serde_json::to_string(&self.workflow.backbone_params)?,
-                self.oracle.info().dtype
-            ),
-            probe: info.name.clone(),
-            probe_version: info.version.clone(),
-            params: serde_json::to_string(params)?,
-            dataset: dataset.name.clone(),
-            inputs_sha256: sha_of_inputs(dataset, pairs, needs_expression),
-        };
+        let key = CacheKey::for_features(&self.backbone_key, &info, params, dataset, pairs, needs_expression)?;
         match self.cache.get(&key) {
             Lookup::Hit(f) => {
                 self.note(format!(
@@ -228,12 +195,16 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         .with_context(|| format!("loading {}", workflow.checkpoint.display()))?;
     let budget = crate::devices::memory_budget(&requested_device, wf.run.memory_budget_mb);
     let oracle = BatchedOracle::new(backbone.child(oracle), budget);
+    let backbone_version = registry.get(&wf.backbone.plugin).map_or("?", |p| p.info.version.as_str());
+    let backbone_key =
+        BackboneKey::new(&wf.backbone.plugin, backbone_version, &workflow.backbone_params, oracle.info())?;
     let cache = FeatureCache::new(wf.run.cache.clone().unwrap_or_else(|| PathBuf::from(".ugrn-cache")));
     let mut runner = Runner {
         workflow,
         registry,
         oracle,
         cache,
+        backbone_key,
         quiet: options.quiet,
         timings: vec![("load backbone".into(), load_start.elapsed().as_secs_f64())],
         log: Vec::new(),
