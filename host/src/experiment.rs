@@ -4,15 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, anyhow, bail};
-use ugrn_sdk::{
-    DatasetView, Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, PluginKind, Probe, ProbeRequest,
-};
+use anyhow::{Context, bail};
+use ugrn_sdk::{DatasetView, Features, LabeledFeatures, LoadRequest, ModelOracle, Pair, ProbeRequest};
 
 use crate::cache::{BackboneKey, CacheKey, FeatureCache, Lookup};
 use crate::data::{self, Dataset, PairSet};
 use crate::oracle::BatchedOracle;
-use crate::plugin::{PluginHandle, Registry};
+use crate::plugin::{Hosted, Registry};
 use crate::report::{Outcome, Report, ReportWriter, Row};
 use crate::workflow::{DirectScore, MethodKind, ResolvedWorkflow};
 
@@ -71,14 +69,6 @@ impl<'a> Runner<'a> {
         self.log.push(line);
     }
 
-    fn probe(&self, name: &str) -> anyhow::Result<&'a dyn Probe> {
-        let registry: &'a Registry = self.registry;
-        match &*registry.require(name, PluginKind::Probe)?.handle {
-            PluginHandle::Probe(p) => Ok(&**p),
-            _ => Err(anyhow!("plugin `{name}` is not a probe")),
-        }
-    }
-
     /// Loads a dataset and samples its pairs among the genes in the model's vocabulary.
     fn prepare(&mut self, network: &str, name: &str) -> anyhow::Result<Prepared> {
         let wf = &self.workflow.workflow;
@@ -124,7 +114,7 @@ impl<'a> Runner<'a> {
         dataset: &Dataset,
         pairs: &[Pair],
     ) -> anyhow::Result<Features> {
-        let probe = self.probe(probe_name)?;
+        let probe = self.registry.probe(probe_name)?;
         let info = probe.describe();
         let needs_expression = probe.needs_expression(params);
         let key = CacheKey::for_features(&self.backbone_key, &info, params, dataset, pairs, needs_expression)?;
@@ -178,10 +168,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         .unwrap_or_else(|| PathBuf::from("runs").join(&wf.run.name));
     let writer = ReportWriter::begin(&folder, options.force)?;
 
-    let backbone = match &*registry.require(&wf.backbone.plugin, PluginKind::Backbone)?.handle {
-        PluginHandle::Backbone(b) => b,
-        _ => bail!("plugin `{}` is not a backbone", wf.backbone.plugin),
-    };
+    let backbone = registry.backbone(&wf.backbone.plugin)?;
     let device = crate::devices::resolve_device(&wf.run.device)?;
     let requested_device = device.clone();
     let load_start = Instant::now();
@@ -216,10 +203,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
         info.family, info.checkpoint, info.device, info.layers, info.embedding_dim, info.checkpoint_sha256
     ));
 
-    let evaluator = match &*registry.require(&wf.evaluator.plugin, PluginKind::Evaluator)?.handle {
-        PluginHandle::Evaluator(e) => e,
-        _ => bail!("plugin `{}` is not an evaluator", wf.evaluator.plugin),
-    };
+    let evaluator = registry.evaluator(&wf.evaluator.plugin)?;
 
     let mut rows = Vec::new();
     for network in &wf.data.networks {
@@ -400,7 +384,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
     writer.finish(workflow, registry, &info, methods, rows, runner.timings, runner.log)
 }
 
-type Fitted<'a> = Result<(Vec<u8>, &'a dyn ugrn_sdk::Translator), Outcome>;
+type Fitted<'a> = Result<(Vec<u8>, &'a Hosted<dyn ugrn_sdk::Translator>), Outcome>;
 
 /// Fits `translator` on the training datasets' features, timed as `{timed_as}: fit` (see
 /// [`Runner::features`]).
@@ -414,15 +398,7 @@ fn fit_translator<'a>(
     translator: &str,
     translator_params: &ugrn_sdk::Params,
 ) -> Fitted<'a> {
-    let handle: &'a dyn ugrn_sdk::Translator = match &*runner
-        .registry
-        .require(translator, PluginKind::Translator)
-        .map_err(|e| Outcome::Failed(e.to_string()))?
-        .handle
-    {
-        PluginHandle::Translator(t) => &**t,
-        _ => return Err(Outcome::Failed(format!("plugin `{translator}` is not a translator"))),
-    };
+    let handle = runner.registry.translator(translator).map_err(|e| Outcome::Failed(e.to_string()))?;
     let mut train_parts = Vec::new();
     let mut valid_parts = Vec::new();
     for (p, (tr, va)) in train.iter().zip(splits) {
