@@ -151,7 +151,7 @@ pub struct DataSection {
     pub test: Vec<String>,
     /// Negatives per positive (a number) or `"all"` non-edges.
     #[serde(default = "default_negatives")]
-    pub negatives: toml::Value,
+    pub negatives: NegativesSetting,
     /// Fraction of the training pairs held out for early stopping.
     #[serde(default = "default_validation")]
     pub validation_fraction: f64,
@@ -166,11 +166,54 @@ fn default_networks() -> Vec<String> {
 fn default_size() -> u32 {
     500
 }
-fn default_negatives() -> toml::Value {
-    toml::Value::Float(1.0)
+fn default_negatives() -> NegativesSetting {
+    NegativesSetting::Number(1.0)
 }
 fn default_validation() -> f64 {
     0.2
+}
+
+/// `data.negatives`: a positive count or ratio of negatives per positive, kept as written (so
+/// the resolved workflow repeats it), or `"all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "toml::Value", into = "toml::Value")]
+pub enum NegativesSetting {
+    Integer(i64),
+    Number(f64),
+    All,
+}
+
+impl TryFrom<toml::Value> for NegativesSetting {
+    type Error = String;
+
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(s) if s == "all" => Ok(NegativesSetting::All),
+            toml::Value::Float(x) if x > 0.0 => Ok(NegativesSetting::Number(x)),
+            toml::Value::Integer(i) if i > 0 => Ok(NegativesSetting::Integer(i)),
+            other => Err(format!("expected a positive ratio or \"all\", got {other}")),
+        }
+    }
+}
+
+impl From<NegativesSetting> for toml::Value {
+    fn from(setting: NegativesSetting) -> toml::Value {
+        match setting {
+            NegativesSetting::Integer(i) => toml::Value::Integer(i),
+            NegativesSetting::Number(x) => toml::Value::Float(x),
+            NegativesSetting::All => toml::Value::String("all".into()),
+        }
+    }
+}
+
+impl From<NegativesSetting> for Negatives {
+    fn from(setting: NegativesSetting) -> Negatives {
+        match setting {
+            NegativesSetting::Integer(i) => Negatives::Ratio(i as f64),
+            NegativesSetting::Number(x) => Negatives::Ratio(x),
+            NegativesSetting::All => Negatives::All,
+        }
+    }
 }
 
 /// How a method turns pairs into scores.
@@ -420,15 +463,6 @@ impl ResolvedWorkflow {
                 format!("{name:?} is also in data.train; leave-dataset-out tests only datasets not trained on"),
             );
         }
-        let negatives = match &workflow.data.negatives {
-            toml::Value::String(s) if s == "all" => Negatives::All,
-            toml::Value::Float(x) if *x > 0.0 => Negatives::Ratio(*x),
-            toml::Value::Integer(i) if *i > 0 => Negatives::Ratio(*i as f64),
-            other => {
-                c.problem("data.negatives", format!("expected a positive ratio or \"all\", got {other}"));
-                Negatives::Ratio(1.0)
-            }
-        };
         if !(0.0..1.0).contains(&workflow.data.validation_fraction) {
             c.problem("data.validation_fraction", "must be in [0, 1)");
         }
@@ -495,6 +529,7 @@ impl ResolvedWorkflow {
         if !c.problems.is_empty() {
             return Err(Problems(c.problems));
         }
+        let negatives = workflow.data.negatives.into();
         Ok(ResolvedWorkflow {
             file: file.to_path_buf(),
             workflow,
@@ -537,5 +572,30 @@ impl ResolvedWorkflow {
         }
         w.evaluator.params = table_of(&self.evaluator_params);
         toml::to_string_pretty(&w).unwrap_or_else(|e| format!("# could not serialise the workflow: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn negatives(value: &str) -> Result<NegativesSetting, String> {
+        let text = format!("[data]\ntrain = [\"hESC\"]\ntest = [\"mDC\"]\nnegatives = {value}\n");
+        #[derive(Deserialize)]
+        struct Data {
+            data: DataSection,
+        }
+        toml::from_str::<Data>(&text).map(|d| d.data.negatives).map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn negatives_are_a_positive_ratio_or_all() {
+        assert_eq!(negatives("2"), Ok(NegativesSetting::Integer(2)));
+        assert_eq!(negatives("0.5"), Ok(NegativesSetting::Number(0.5)));
+        assert_eq!(negatives("\"all\""), Ok(NegativesSetting::All));
+        assert_eq!(Negatives::from(NegativesSetting::Integer(2)), Negatives::Ratio(2.0));
+        for (bad, shown) in [("0", "0"), ("-1.5", "-1.5"), ("\"some\"", "\"some\""), ("true", "true"), ("[1]", "[1]")] {
+            assert_eq!(negatives(bad), Err(format!("expected a positive ratio or \"all\", got {shown}")), "{bad}");
+        }
     }
 }
