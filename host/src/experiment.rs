@@ -12,7 +12,7 @@ use crate::data::{self, Dataset, PairSet};
 use crate::oracle::BatchedOracle;
 use crate::plugin::{Hosted, Registry};
 use crate::report::{Outcome, Report, ReportWriter, Row};
-use crate::workflow::{DirectScore, MethodKind, ResolvedWorkflow};
+use crate::workflow::{DirectScore, MethodKind, ResolvedPlugin, ResolvedWorkflow};
 
 pub struct RunOptions {
     pub output: Option<PathBuf>,
@@ -71,13 +71,13 @@ impl<'a> Runner<'a> {
 
     /// Loads a dataset and samples its pairs among the genes in the model's vocabulary.
     fn prepare(&mut self, network: &str, name: &str) -> anyhow::Result<Prepared> {
-        let wf = &self.workflow.workflow;
+        let wf = self.workflow;
         let dataset = match wf.datasets.iter().find(|d| d.name == name) {
             Some(spec) => data::load_user_dataset(spec)?,
             None => data::BeelineSource { roots: wf.data.roots.clone() }.load(network, name, wf.data.size)?,
         };
         let tokens = self.oracle.token_ids(&dataset.genes);
-        let set = data::sample_pairs(&dataset, self.workflow.negatives, wf.run.seed, |g| tokens[g].is_some());
+        let set = data::sample_pairs(&dataset, wf.data.negatives.into(), wf.run.seed, |g| tokens[g].is_some());
         let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
         let missing: Vec<&str> =
             dataset.genes.iter().zip(&tokens).filter(|(_, t)| t.is_none()).map(|(g, _)| g.as_str()).collect();
@@ -159,7 +159,7 @@ impl<'a> Runner<'a> {
 
 /// Runs the workflow and writes its report.
 pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOptions) -> anyhow::Result<Report> {
-    let wf = &workflow.workflow;
+    let wf = workflow;
     let started = Instant::now();
     let folder = options
         .output
@@ -177,14 +177,14 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             checkpoint: workflow.checkpoint.clone(),
             device,
             dtype: wf.run.dtype.clone(),
-            params: workflow.backbone_params.clone(),
+            params: workflow.backbone.params.clone(),
         })
         .with_context(|| format!("loading {}", workflow.checkpoint.display()))?;
     let budget = crate::devices::memory_budget(&requested_device, wf.run.memory_budget_mb);
     let oracle = BatchedOracle::new(backbone.child(oracle), budget);
     let backbone_version = registry.get(&wf.backbone.plugin).map_or("?", |p| p.info.version.as_str());
     let backbone_key =
-        BackboneKey::new(&wf.backbone.plugin, backbone_version, &workflow.backbone_params, oracle.info())?;
+        BackboneKey::new(&wf.backbone.plugin, backbone_version, &workflow.backbone.params, oracle.info())?;
     let cache = FeatureCache::new(wf.run.cache.clone().unwrap_or_else(|| PathBuf::from(".ugrn-cache")));
     let mut runner = Runner {
         workflow,
@@ -250,7 +250,10 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
             runner.check_stopped()?;
             let timed_as = format!("{network} / {method}");
             match kind {
-                MethodKind::Translated { probe, probe_params, translator, translator_params } => {
+                MethodKind::Translated {
+                    probe: ResolvedPlugin { plugin: probe, params: probe_params },
+                    translator: ResolvedPlugin { plugin: translator, params: translator_params },
+                } => {
                     let fitted = fit_translator(
                         &mut runner,
                         &timed_as,
@@ -291,7 +294,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                         }
                     }
                 }
-                MethodKind::Direct { probe, probe_params, score } => {
+                MethodKind::Direct { probe: ResolvedPlugin { plugin: probe, params: probe_params }, score } => {
                     for (t, test) in tests.iter().enumerate() {
                         if runner.stopped.is_some() {
                             break;
@@ -342,7 +345,7 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
                 }
                 let evaluated = match o {
                     Outcome::Scores(scores) => {
-                        match evaluator.evaluate(&workflow.evaluator_params, &scores, &test.set.labels) {
+                        match evaluator.evaluate(&workflow.evaluator.params, &scores, &test.set.labels) {
                             Ok(e) => (Outcome::Scores(scores), Some(e)),
                             Err(e) => {
                                 let outcome = match runner.outcome(e.into()) {

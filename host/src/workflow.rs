@@ -243,24 +243,63 @@ pub enum DirectScore {
     AbsFeature,
 }
 
+/// A plugin with its parameters resolved against the ones it declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedPlugin {
+    pub plugin: String,
+    pub params: Params,
+}
+
+impl ResolvedPlugin {
+    /// The plugin table with every parameter written out.
+    fn table(&self) -> PluginTable {
+        let params = self.params.iter().map(|(k, v)| (k.clone(), param_to_toml(v))).collect();
+        PluginTable { plugin: self.plugin.clone(), params }
+    }
+}
+
 /// What a method is, once checked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MethodKind {
-    Translated { probe: String, probe_params: Params, translator: String, translator_params: Params },
-    Direct { probe: String, probe_params: Params, score: DirectScore },
+    Translated { probe: ResolvedPlugin, translator: ResolvedPlugin },
+    Direct { probe: ResolvedPlugin, score: DirectScore },
     Ensemble { members: Vec<String> },
 }
 
-/// A workflow with every default resolved and every plugin parameter checked.
+impl MethodKind {
+    /// The `[[method]]` table this method is written as.
+    fn table(&self, name: &str) -> Method {
+        let mut method =
+            Method { name: name.to_string(), probe: None, translator: None, score: None, ensemble: Vec::new() };
+        match self {
+            MethodKind::Translated { probe, translator } => {
+                method.probe = Some(probe.table());
+                method.translator = Some(translator.table());
+            }
+            MethodKind::Direct { probe, score } => {
+                method.probe = Some(probe.table());
+                method.score = Some(*score);
+            }
+            MethodKind::Ensemble { members } => method.ensemble = members.clone(),
+        }
+        method
+    }
+}
+
+/// A workflow with every default resolved and every plugin parameter checked: what a run needs.
+/// Paths are relative to the workflow file where it wrote them.
 #[derive(Debug, Clone)]
 pub struct ResolvedWorkflow {
     pub file: PathBuf,
-    pub workflow: Workflow,
-    pub backbone_params: Params,
+    pub run: RunSection,
+    pub backbone: ResolvedPlugin,
+    /// The backbone table's `checkpoint`, the folder it loads.
     pub checkpoint: PathBuf,
+    pub data: DataSection,
+    pub datasets: Vec<UserDatasetSpec>,
+    /// In file order.
     pub methods: Vec<(String, MethodKind)>,
-    pub evaluator_params: Params,
-    pub negatives: Negatives,
+    pub evaluator: ResolvedPlugin,
 }
 
 /// The repository root this host was built from (for the default data roots).
@@ -371,82 +410,94 @@ impl Checker<'_> {
             self.problem(key, format!("{} does not exist", path.display()));
         }
     }
-}
 
-impl ResolvedWorkflow {
-    /// Resolves defaults and checks the workflow against the plugins: unknown keys, unknown
-    /// plugins, wrong parameter types, missing files and inconsistent methods are all reported.
-    pub fn resolve(file: &Path, workflow: Workflow, registry: &Registry) -> Result<ResolvedWorkflow, Problems> {
-        let base = Workflow::base_dir(file);
-        let mut workflow = workflow;
-        let mut c = Checker { file: file.display().to_string(), registry, problems: Vec::new() };
-
-        let mut backbone_table = workflow.backbone.clone();
-        let checkpoint = match backbone_table.params.remove("checkpoint") {
+    /// The backbone table: its `checkpoint` folder, which must exist, and the plugin's parameters.
+    fn resolve_backbone(&mut self, base: &Path, mut table: PluginTable) -> (ResolvedPlugin, PathBuf) {
+        let checkpoint = match table.params.remove("checkpoint") {
             Some(toml::Value::String(s)) => base.join(s),
             Some(_) => {
-                c.problem("backbone.checkpoint", "expected a path string");
+                self.problem("backbone.checkpoint", "expected a path string");
                 PathBuf::new()
             }
             None => {
-                c.problem("backbone.checkpoint", "missing: the checkpoint folder to load");
+                self.problem("backbone.checkpoint", "missing: the checkpoint folder to load");
                 PathBuf::new()
             }
         };
         if !checkpoint.as_os_str().is_empty() {
-            c.path_exists("backbone.checkpoint", &checkpoint);
+            self.path_exists("backbone.checkpoint", &checkpoint);
         }
-        let backbone_params = c.plugin_params("backbone", &backbone_table, PluginKind::Backbone).unwrap_or_default();
+        let params = self.plugin_params("backbone", &table, PluginKind::Backbone).unwrap_or_default();
+        (ResolvedPlugin { plugin: table.plugin, params }, checkpoint)
+    }
 
-        let device = workflow.run.device.as_str();
+    /// `[run]`, checked, with `output` and `cache` taken relative to the workflow file.
+    fn resolve_run(&mut self, base: &Path, mut run: RunSection) -> RunSection {
+        let device = run.device.as_str();
         let device_ok = device == "auto"
             || device == "cpu"
             || device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
         if !device_ok {
-            c.problem("run.device", format!("{device:?} is not auto, cpu or cuda:N"));
+            self.problem("run.device", format!("{device:?} is not auto, cpu or cuda:N"));
         }
-        if !["f32", "f64", "bf16", "f16"].contains(&workflow.run.dtype.as_str()) {
-            c.problem("run.dtype", format!("{:?} is not f32, f64, bf16 or f16", workflow.run.dtype));
+        if !["f32", "f64", "bf16", "f16"].contains(&run.dtype.as_str()) {
+            self.problem("run.dtype", format!("{:?} is not f32, f64, bf16 or f16", run.dtype));
         }
-        if workflow.run.memory_budget_mb == 0 {
-            c.problem("run.memory_budget_mb", "must be positive");
+        if run.memory_budget_mb == 0 {
+            self.problem("run.memory_budget_mb", "must be positive");
         }
-        if workflow.run.component_fuel == 0 {
-            c.problem("run.component_fuel", "must be positive");
+        if run.component_fuel == 0 {
+            self.problem("run.component_fuel", "must be positive");
         }
-        if workflow.run.component_memory_mb == 0 {
-            c.problem("run.component_memory_mb", "must be positive");
+        if run.component_memory_mb == 0 {
+            self.problem("run.component_memory_mb", "must be positive");
         }
-
         // Paths written in the workflow are relative to its file; the defaults (runs/<name>,
         // .ugrn-cache) to the working directory.
-        workflow.run.output = workflow.run.output.as_ref().map(|o| base.join(o));
-        workflow.run.cache = workflow.run.cache.as_ref().map(|c| base.join(c));
-        workflow.data.roots = if workflow.data.roots.is_empty() {
+        run.output = run.output.map(|o| base.join(o));
+        run.cache = run.cache.map(|c| base.join(c));
+        run
+    }
+
+    /// `[data]`, checked, with its roots taken relative to the workflow file (or the default
+    /// ones); its datasets are BEELINE's or declared in `datasets`.
+    fn resolve_data(&mut self, base: &Path, mut data: DataSection, datasets: &[UserDatasetSpec]) -> DataSection {
+        data.roots = if data.roots.is_empty() {
             default_data_roots()
         } else {
-            workflow.data.roots.iter().map(|r| base.join(r)).collect()
+            data.roots.iter().map(|r| base.join(r)).collect()
         };
-        if !workflow.data.roots.iter().any(|r| r.is_dir()) {
-            let roots: Vec<String> = workflow.data.roots.iter().map(|r| r.display().to_string()).collect();
-            c.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
+        if !data.roots.iter().any(|r| r.is_dir()) {
+            let roots: Vec<String> = data.roots.iter().map(|r| r.display().to_string()).collect();
+            self.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
         }
-        for net in workflow.data.networks.iter().chain(&workflow.data.train_network) {
+        for net in data.networks.iter().chain(&data.train_network) {
             if !BEELINE_NETWORKS.contains(&net.as_str()) {
-                c.problem("data.networks", format!("unknown network {net:?} (known: {})", BEELINE_NETWORKS.join(", ")));
+                self.problem(
+                    "data.networks",
+                    format!("unknown network {net:?} (known: {})", BEELINE_NETWORKS.join(", ")),
+                );
             }
         }
-        if ![500, 1000].contains(&workflow.data.size) {
-            c.problem("data.size", format!("{} is not 500 or 1000", workflow.data.size));
+        if ![500, 1000].contains(&data.size) {
+            self.problem("data.size", format!("{} is not 500 or 1000", data.size));
         }
-        let user_names: Vec<String> = workflow.datasets.iter().map(|d| d.name.clone()).collect();
-        for (key, list) in [("data.train", &workflow.data.train), ("data.test", &workflow.data.test)] {
+        self.check_train_and_test(&data, datasets);
+        if !(0.0..1.0).contains(&data.validation_fraction) {
+            self.problem("data.validation_fraction", "must be in [0, 1)");
+        }
+        data
+    }
+
+    /// `data.train` and `data.test`: known datasets, and none tested that was trained on.
+    fn check_train_and_test(&mut self, data: &DataSection, datasets: &[UserDatasetSpec]) {
+        for (key, list) in [("data.train", &data.train), ("data.test", &data.test)] {
             if list.is_empty() {
-                c.problem(key, "needs at least one dataset");
+                self.problem(key, "needs at least one dataset");
             }
             for name in list {
-                if !BEELINE_DATASETS.contains(&name.as_str()) && !user_names.contains(name) {
-                    c.problem(
+                if !BEELINE_DATASETS.contains(&name.as_str()) && !datasets.iter().any(|d| &d.name == name) {
+                    self.problem(
                         key,
                         format!(
                             "unknown dataset {name:?} (BEELINE: {}; or declare it in a [[dataset]] table)",
@@ -457,121 +508,116 @@ impl ResolvedWorkflow {
             }
         }
         // Leave-dataset-out: a tested dataset's own labels must not have trained the translator.
-        for name in workflow.data.test.iter().filter(|n| workflow.data.train.contains(n)) {
-            c.problem(
+        for name in data.test.iter().filter(|n| data.train.contains(n)) {
+            self.problem(
                 "data.test",
                 format!("{name:?} is also in data.train; leave-dataset-out tests only datasets not trained on"),
             );
         }
-        if !(0.0..1.0).contains(&workflow.data.validation_fraction) {
-            c.problem("data.validation_fraction", "must be in [0, 1)");
-        }
-        for (i, d) in workflow.datasets.iter_mut().enumerate() {
+    }
+
+    /// `[[dataset]]` tables with their files taken relative to the workflow file; they must exist.
+    fn resolve_datasets(&mut self, base: &Path, mut datasets: Vec<UserDatasetSpec>) -> Vec<UserDatasetSpec> {
+        for (i, d) in datasets.iter_mut().enumerate() {
             d.expression = base.join(&d.expression);
             d.tfs = base.join(&d.tfs);
             d.edges = d.edges.as_ref().map(|e| base.join(e));
-            let (expression, tfs, edges) = (d.expression.clone(), d.tfs.clone(), d.edges.clone());
-            c.path_exists(&format!("dataset[{i}].expression"), &expression);
-            c.path_exists(&format!("dataset[{i}].tfs"), &tfs);
-            if let Some(e) = edges {
-                c.path_exists(&format!("dataset[{i}].edges"), &e);
+            self.path_exists(&format!("dataset[{i}].expression"), &d.expression);
+            self.path_exists(&format!("dataset[{i}].tfs"), &d.tfs);
+            if let Some(e) = &d.edges {
+                self.path_exists(&format!("dataset[{i}].edges"), e);
             }
         }
+        datasets
+    }
 
-        let mut methods = Vec::new();
-        for (i, m) in workflow.methods.iter().enumerate() {
+    /// `[[method]]` tables: at least one, names distinct, each of one kind.
+    fn resolve_methods(&mut self, methods: &[Method]) -> Vec<(String, MethodKind)> {
+        let mut resolved: Vec<(String, MethodKind)> = Vec::new();
+        for (i, m) in methods.iter().enumerate() {
             let key = format!("method[{i}] ({})", m.name);
-            if methods.iter().any(|(n, _): &(String, MethodKind)| n == &m.name) {
-                c.problem(&key, "duplicate method name");
+            if resolved.iter().any(|(n, _)| n == &m.name) {
+                self.problem(&key, "duplicate method name");
             }
-            let kind = match (&m.probe, &m.translator, m.score, m.ensemble.is_empty()) {
-                (Some(p), Some(t), None, true) => {
-                    let probe_params = c.plugin_params(&format!("{key}.probe"), p, PluginKind::Probe);
-                    let translator_params = c.plugin_params(&format!("{key}.translator"), t, PluginKind::Translator);
-                    probe_params.zip(translator_params).map(|(probe_params, translator_params)| {
-                        MethodKind::Translated {
-                            probe: p.plugin.clone(),
-                            probe_params,
-                            translator: t.plugin.clone(),
-                            translator_params,
-                        }
-                    })
-                }
-                (Some(p), None, Some(score), true) => c
-                    .plugin_params(&format!("{key}.probe"), p, PluginKind::Probe)
-                    .map(|probe_params| MethodKind::Direct { probe: p.plugin.clone(), probe_params, score }),
-                (None, None, None, false) => {
-                    for member in &m.ensemble {
-                        if !workflow.methods.iter().any(|o| &o.name == member && o.translator.is_some()) {
-                            c.problem(
-                                format!("{key}.ensemble"),
-                                format!("{member:?} is not a method of this workflow with a translator (ensembles average logits)"),
-                            );
-                        }
-                    }
-                    Some(MethodKind::Ensemble { members: m.ensemble.clone() })
-                }
-                _ => {
-                    c.problem(&key, "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`");
-                    None
-                }
-            };
-            if let Some(kind) = kind {
-                methods.push((m.name.clone(), kind));
+            if let Some(kind) = self.resolve_method(&key, m, methods) {
+                resolved.push((m.name.clone(), kind));
             }
         }
-        if workflow.methods.is_empty() {
-            c.problem("method", "needs at least one [[method]]");
+        if methods.is_empty() {
+            self.problem("method", "needs at least one [[method]]");
         }
-        let evaluator_params =
-            c.plugin_params("evaluator", &workflow.evaluator.clone(), PluginKind::Evaluator).unwrap_or_default();
+        resolved
+    }
 
+    /// One method, `key` naming it: probe + translator, probe + score, or an ensemble of other
+    /// `methods` with translators.
+    fn resolve_method(&mut self, key: &str, m: &Method, methods: &[Method]) -> Option<MethodKind> {
+        match (&m.probe, &m.translator, m.score, m.ensemble.is_empty()) {
+            (Some(p), Some(t), None, true) => {
+                let probe = self.resolve_plugin(&format!("{key}.probe"), p, PluginKind::Probe);
+                let translator = self.resolve_plugin(&format!("{key}.translator"), t, PluginKind::Translator);
+                probe.zip(translator).map(|(probe, translator)| MethodKind::Translated { probe, translator })
+            }
+            (Some(p), None, Some(score), true) => self
+                .resolve_plugin(&format!("{key}.probe"), p, PluginKind::Probe)
+                .map(|probe| MethodKind::Direct { probe, score }),
+            (None, None, None, false) => {
+                for member in &m.ensemble {
+                    if !methods.iter().any(|o| &o.name == member && o.translator.is_some()) {
+                        self.problem(
+                            format!("{key}.ensemble"),
+                            format!("{member:?} is not a method of this workflow with a translator (ensembles average logits)"),
+                        );
+                    }
+                }
+                Some(MethodKind::Ensemble { members: m.ensemble.clone() })
+            }
+            _ => {
+                self.problem(key, "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`");
+                None
+            }
+        }
+    }
+
+    fn resolve_plugin(&mut self, key: &str, table: &PluginTable, kind: PluginKind) -> Option<ResolvedPlugin> {
+        let params = self.plugin_params(key, table, kind)?;
+        Some(ResolvedPlugin { plugin: table.plugin.clone(), params })
+    }
+}
+
+impl ResolvedWorkflow {
+    /// Resolves defaults and checks the workflow against the plugins: unknown keys, unknown
+    /// plugins, wrong parameter types, missing files and inconsistent methods are all reported.
+    pub fn resolve(file: &Path, workflow: Workflow, registry: &Registry) -> Result<ResolvedWorkflow, Problems> {
+        let base = Workflow::base_dir(file);
+        let mut c = Checker { file: file.display().to_string(), registry, problems: Vec::new() };
+        let (backbone, checkpoint) = c.resolve_backbone(&base, workflow.backbone);
+        let run = c.resolve_run(&base, workflow.run);
+        let data = c.resolve_data(&base, workflow.data, &workflow.datasets);
+        let datasets = c.resolve_datasets(&base, workflow.datasets);
+        let methods = c.resolve_methods(&workflow.methods);
+        let evaluator_params = c.plugin_params("evaluator", &workflow.evaluator, PluginKind::Evaluator);
+        let evaluator =
+            ResolvedPlugin { plugin: workflow.evaluator.plugin, params: evaluator_params.unwrap_or_default() };
         if !c.problems.is_empty() {
             return Err(Problems(c.problems));
         }
-        let negatives = workflow.data.negatives.into();
-        Ok(ResolvedWorkflow {
-            file: file.to_path_buf(),
-            workflow,
-            backbone_params,
-            checkpoint,
-            methods,
-            evaluator_params,
-            negatives,
-        })
+        Ok(ResolvedWorkflow { file: file.to_path_buf(), run, backbone, checkpoint, data, datasets, methods, evaluator })
     }
 
     /// The workflow as run: every default and plugin parameter written out.
     pub fn to_toml(&self) -> String {
-        let mut w = self.workflow.clone();
-        let mut backbone = BTreeMap::new();
-        backbone.insert("checkpoint".to_string(), toml::Value::String(self.checkpoint.display().to_string()));
-        for (k, v) in self.backbone_params.iter() {
-            backbone.insert(k.clone(), param_to_toml(v));
-        }
-        w.backbone.params = backbone;
-        let table_of = |params: &Params| params.iter().map(|(k, v)| (k.clone(), param_to_toml(v))).collect();
-        for m in &mut w.methods {
-            let Some((_, kind)) = self.methods.iter().find(|(n, _)| n == &m.name) else { continue };
-            match kind {
-                MethodKind::Translated { probe_params, translator_params, .. } => {
-                    if let Some(p) = &mut m.probe {
-                        p.params = table_of(probe_params);
-                    }
-                    if let Some(t) = &mut m.translator {
-                        t.params = table_of(translator_params);
-                    }
-                }
-                MethodKind::Direct { probe_params, .. } => {
-                    if let Some(p) = &mut m.probe {
-                        p.params = table_of(probe_params);
-                    }
-                }
-                MethodKind::Ensemble { .. } => {}
-            }
-        }
-        w.evaluator.params = table_of(&self.evaluator_params);
-        toml::to_string_pretty(&w).unwrap_or_else(|e| format!("# could not serialise the workflow: {e}\n"))
+        let mut backbone = self.backbone.table();
+        backbone.params.insert("checkpoint".to_string(), toml::Value::String(self.checkpoint.display().to_string()));
+        let workflow = Workflow {
+            run: self.run.clone(),
+            backbone,
+            data: self.data.clone(),
+            datasets: self.datasets.clone(),
+            methods: self.methods.iter().map(|(name, kind)| kind.table(name)).collect(),
+            evaluator: self.evaluator.table(),
+        };
+        toml::to_string_pretty(&workflow).unwrap_or_else(|e| format!("# could not serialise the workflow: {e}\n"))
     }
 }
 
@@ -586,6 +632,65 @@ mod tests {
             data: DataSection,
         }
         toml::from_str::<Data>(&text).map(|d| d.data.negatives).map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_the_order_of_the_file() {
+        let text = r#"
+[run]
+device = "gpu"
+memory_budget_mb = 0
+
+[backbone]
+plugin = "backbone-x"
+
+[data]
+roots = ["no-such-root"]
+size = 700
+train = ["hESC"]
+test = ["hESC", "toy"]
+validation_fraction = 1.0
+
+[[dataset]]
+name = "toy"
+expression = "toy.csv"
+tfs = "toy_tfs.txt"
+
+[[method]]
+name = "Ens"
+ensemble = ["VVP"]
+
+[[method]]
+name = "Ens"
+probe = { plugin = "probe-x" }
+"#;
+        let workflow = Workflow::parse(text, "wf.toml").unwrap();
+        let problems = ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default()).unwrap_err();
+        let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "backbone.checkpoint",
+                "backbone.plugin",
+                "run.device",
+                "run.memory_budget_mb",
+                "data.roots",
+                "data.size",
+                "data.test",
+                "data.validation_fraction",
+                "dataset[0].expression",
+                "dataset[0].tfs",
+                "method[0] (Ens).ensemble",
+                "method[1] (Ens)",
+                "method[1] (Ens)",
+                "evaluator.plugin",
+            ]
+        );
+        assert_eq!(problems.0[1].reason, "unknown backbone plugin `backbone-x` (available: none found)");
+        assert_eq!(
+            problems.0[12].reason,
+            "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`"
+        );
     }
 
     #[test]
