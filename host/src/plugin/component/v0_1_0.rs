@@ -4,7 +4,7 @@ use ugrn_sdk as sdk;
 
 pub mod probe {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "../sdk/wit/0.1.0",
         world: "ugrn:plugin/probe@0.1.0",
         // An oracle call outside `features` traps instead of answering.
         imports: { default: trappable },
@@ -13,7 +13,7 @@ pub mod probe {
 
 pub mod translator {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "../sdk/wit/0.1.0",
         world: "ugrn:plugin/translator@0.1.0",
         with: { "ugrn:plugin/types@0.1.0": super::probe::ugrn::plugin::types },
     });
@@ -21,7 +21,7 @@ pub mod translator {
 
 pub mod evaluator {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "../sdk/wit/0.1.0",
         world: "ugrn:plugin/evaluator@0.1.0",
         with: { "ugrn:plugin/types@0.1.0": super::probe::ugrn::plugin::types },
     });
