@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ugrn_sdk::{Features, Matrix};
+use ugrn_sdk::{Features, Matrix, ModelInfo, Pair, Params, PluginInfo};
+
+use crate::data::Dataset;
 
 pub struct FeatureCache {
     dir: PathBuf,
@@ -29,7 +31,45 @@ pub struct CacheKey {
     pub inputs_sha256: String,
 }
 
+/// The loaded backbone as it enters every key of a run.
+pub struct BackboneKey {
+    checkpoint_sha256: String,
+    /// See [`CacheKey::backbone`].
+    backbone: String,
+}
+
+impl BackboneKey {
+    /// The backbone plugin `plugin` at `version`, loaded with `params` as `model`.
+    pub fn new(plugin: &str, version: &str, params: &Params, model: &ModelInfo) -> serde_json::Result<BackboneKey> {
+        Ok(BackboneKey {
+            checkpoint_sha256: model.checkpoint_sha256.clone(),
+            backbone: format!("{plugin} {version} {} {}", serde_json::to_string(params)?, model.dtype),
+        })
+    }
+}
+
 impl CacheKey {
+    /// The key of the features `probe` computes with `params` for `pairs` of `dataset`. The
+    /// expression matrix enters it only `with_expression`, when the probe reads it.
+    pub fn for_features(
+        backbone: &BackboneKey,
+        probe: &PluginInfo,
+        params: &Params,
+        dataset: &Dataset,
+        pairs: &[Pair],
+        with_expression: bool,
+    ) -> serde_json::Result<CacheKey> {
+        Ok(CacheKey {
+            checkpoint_sha256: backbone.checkpoint_sha256.clone(),
+            backbone: backbone.backbone.clone(),
+            probe: probe.name.clone(),
+            probe_version: probe.version.clone(),
+            params: serde_json::to_string(params)?,
+            dataset: dataset.name.clone(),
+            inputs_sha256: inputs_sha256(dataset, pairs, with_expression),
+        })
+    }
+
     pub fn digest(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
         hex(&Sha256::digest(json.as_bytes()))
@@ -44,6 +84,26 @@ struct Entry {
     rows: usize,
     cols: usize,
     values: Vec<f32>,
+}
+
+/// SHA-256 of a probe's inputs: the dataset's genes, the pairs and, `with_expression`, the
+/// expression values.
+fn inputs_sha256(dataset: &Dataset, pairs: &[Pair], with_expression: bool) -> String {
+    let mut h = Sha256::new();
+    for g in &dataset.genes {
+        h.update(g.as_bytes());
+        h.update([0]);
+    }
+    for p in pairs {
+        h.update((p.source as u64).to_le_bytes());
+        h.update((p.target as u64).to_le_bytes());
+    }
+    if with_expression && let Some(e) = &dataset.expression {
+        for v in &e.values.data {
+            h.update(v.to_le_bytes());
+        }
+    }
+    hex(&h.finalize())
 }
 
 fn payload_digest(columns: &[String], rows: usize, cols: usize, values: &[f32]) -> String {
@@ -185,5 +245,26 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         assert!(matches!(cache.get(&key()), Lookup::Corrupt(r) if r.contains("unreadable")));
+    }
+
+    #[test]
+    fn expression_enters_the_inputs_hash_only_when_the_probe_reads_it() {
+        let mut dataset = Dataset {
+            name: "toy".into(),
+            network: "custom".into(),
+            size: None,
+            genes: vec!["A".into(), "B".into()],
+            tfs: vec![0],
+            edges: vec![],
+            expression: None,
+            expression_source: String::new(),
+            notes: vec![],
+        };
+        let pairs = [Pair { source: 0, target: 1 }];
+        let without = inputs_sha256(&dataset, &pairs, true);
+        let values = Matrix::new(2, 1, vec![1.0, 2.0]).unwrap();
+        dataset.expression = Some(ugrn_sdk::Expression { cell_names: vec!["c".into()], values });
+        assert_eq!(inputs_sha256(&dataset, &pairs, false), without);
+        assert_ne!(inputs_sha256(&dataset, &pairs, true), without);
     }
 }

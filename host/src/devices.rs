@@ -1,6 +1,8 @@
 //! GPU discovery through the CUDA driver API (cudarc, loaded at run time). Finding no driver
 //! library is an answer ("no GPU"), never a panic: the library is probed with libloading before
-//! cudarc touches it.
+//! cudarc touches it. A run's device (`auto` resolved, `cuda:N` checked) and its oracle's batch
+//! budget are chosen here from what the driver reports.
+use anyhow::{Context, bail};
 use cudarc::driver::{CudaContext, result};
 
 /// One GPU as the driver reports it.
@@ -57,6 +59,57 @@ pub fn list() -> Result<Vec<Gpu>, NoGpu> {
         });
     }
     Ok(gpus)
+}
+
+/// `auto` picks `cuda:0` when this build has CUDA support and a GPU answers, else CPU, and says
+/// which. `cuda:N` is checked against the GPUs present.
+pub fn resolve_device(requested: &str) -> anyhow::Result<String> {
+    let gpus = list();
+    match requested {
+        "auto" => match gpus {
+            Ok(g) if cfg!(feature = "cuda") && !g.is_empty() => {
+                tracing::info!("device auto: using cuda:0 ({})", g[0].name);
+                Ok("cuda:0".into())
+            }
+            Ok(_) => {
+                tracing::info!("device auto: this build has no CUDA support, using cpu");
+                Ok("cpu".into())
+            }
+            Err(why) => {
+                tracing::info!("device auto: {why}; using cpu");
+                Ok("cpu".into())
+            }
+        },
+        cuda if cuda.starts_with("cuda:") => {
+            if !cfg!(feature = "cuda") {
+                bail!("device {cuda}: this build has no CUDA support; rebuild with `scripts/build-cuda.sh`");
+            }
+            let ordinal: usize = cuda[5..].parse().with_context(|| format!("device {cuda:?}"))?;
+            match gpus {
+                Ok(g) if ordinal < g.len() => Ok(cuda.to_string()),
+                Ok(g) => bail!("device {cuda}: only {} GPU(s) present", g.len()),
+                Err(why) => bail!("device {cuda}: {why}"),
+            }
+        }
+        other => Ok(other.to_string()),
+    }
+}
+
+/// The oracle's batch budget: on a GPU, 80% of its free memory once the model is loaded (so the
+/// batch size follows the device and the model's size); elsewhere the workflow's setting.
+pub fn memory_budget(device: &str, configured_mb: u64) -> u64 {
+    let configured = configured_mb * 1024 * 1024;
+    let Some(ordinal) = device.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
+        return configured;
+    };
+    match list() {
+        Ok(gpus) if ordinal < gpus.len() => {
+            let usable = gpus[ordinal].free_bytes / 10 * 8;
+            tracing::info!("{device}: {} MiB free; batch budget {} MiB", gpus[ordinal].free_bytes >> 20, usable >> 20);
+            usable
+        }
+        _ => configured,
+    }
 }
 
 /// The text `ugrn devices` prints.

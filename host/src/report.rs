@@ -207,16 +207,16 @@ impl ReportWriter {
 
         let report = Report { folder: self.folder.clone(), methods, table, footnotes };
         let mut md = String::new();
-        let _ = writeln!(md, "# ugrn results: {}\n", workflow.workflow.run.name);
+        let _ = writeln!(md, "# ugrn results: {}\n", workflow.run.name);
         let _ = writeln!(
             md,
             "Backbone `{}` ({}), checkpoint `{}` (sha256 `{}`), device {}.\n\nAUPRC per test dataset (rows) and method (columns); the translator is trained on {} and applied zero-shot.\n",
             model.family,
-            workflow.workflow.backbone.plugin,
+            workflow.backbone.plugin,
             model.checkpoint,
             model.checkpoint_sha256,
             model.device,
-            workflow.workflow.data.train.join(", ")
+            workflow.data.train.join(", ")
         );
         md.push_str(&report.table_markdown());
         let _ = writeln!(md, "\n## Pairs\n");

@@ -23,7 +23,7 @@ use probe::ugrn::plugin::types as wit;
 #[doc(hidden)]
 pub mod probe {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "wit/0.1.0",
         world: "probe",
         // Lets tests (here and in plugins) compare WIT values.
         additional_derives: [PartialEq],
@@ -36,7 +36,7 @@ pub mod probe {
 #[doc(hidden)]
 pub mod translator {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "wit/0.1.0",
         world: "translator",
         with: { "ugrn:plugin/types@0.1.0": crate::guest::probe::ugrn::plugin::types },
         pub_export_macro: true,
@@ -48,7 +48,7 @@ pub mod translator {
 #[doc(hidden)]
 pub mod evaluator {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "wit/0.1.0",
         world: "evaluator",
         with: { "ugrn:plugin/types@0.1.0": crate::guest::probe::ugrn::plugin::types },
         pub_export_macro: true,

@@ -18,7 +18,7 @@
 //! (`plugins/<name>/plugin/`).
 //!
 //! Built for a wasm target (`cargo build --target wasm32-wasip2`) with this crate's `guest`
-//! feature, the same crate is a WebAssembly component of its kind's world in `wit/plugin.wit`
+//! feature, the same crate is a WebAssembly component of its kind's world in `wit/0.1.0/plugin.wit`
 //! (`ugrn:plugin/probe@0.1.0`, …). Probes, translators and evaluators can be components;
 //! backbones are native only. A plugin enables the feature for wasm targets alone:
 //!

@@ -29,6 +29,15 @@ pub enum PluginError {
     Unknown { kind: PluginKind, name: String, available: String },
     #[error("plugin `{name}` is a {found}, not a {expected}")]
     WrongKind { name: String, found: PluginKind, expected: PluginKind },
+    /// The plugin describes itself as `kind` but its object is of another kind.
+    #[error("plugin `{name}` is not {}", with_article(.kind))]
+    NotItsKind { name: String, kind: PluginKind },
+}
+
+/// "a probe", "an evaluator".
+fn with_article(kind: &PluginKind) -> String {
+    let article = if *kind == PluginKind::Evaluator { "an" } else { "a" };
+    format!("{article} {kind}")
 }
 
 impl PluginError {
@@ -39,7 +48,7 @@ impl PluginError {
             | PluginError::NotAPlugin { file }
             | PluginError::Mismatch { file, .. }
             | PluginError::Create { file, .. } => Some(Path::new(file)),
-            PluginError::Unknown { .. } | PluginError::WrongKind { .. } => None,
+            PluginError::Unknown { .. } | PluginError::WrongKind { .. } | PluginError::NotItsKind { .. } => None,
         }
     }
 }
@@ -257,5 +266,47 @@ impl Registry {
             return Err(PluginError::WrongKind { name: name.into(), found: plugin.info.kind, expected: kind });
         }
         Ok(plugin)
+    }
+
+    /// The object of plugin `name`, which must be of `kind` and hold what `object` picks.
+    fn object<T: ?Sized>(
+        &self,
+        name: &str,
+        kind: PluginKind,
+        object: impl FnOnce(&PluginHandle) -> Option<&Hosted<T>>,
+    ) -> Result<&Hosted<T>, PluginError> {
+        object(&self.require(name, kind)?.handle).ok_or_else(|| PluginError::NotItsKind { name: name.into(), kind })
+    }
+
+    pub fn backbone(&self, name: &str) -> Result<&Hosted<dyn Backbone>, PluginError> {
+        self.object(name, PluginKind::Backbone, |h| if let PluginHandle::Backbone(b) = h { Some(b) } else { None })
+    }
+
+    pub fn probe(&self, name: &str) -> Result<&Hosted<dyn Probe>, PluginError> {
+        self.object(name, PluginKind::Probe, |h| if let PluginHandle::Probe(p) = h { Some(p) } else { None })
+    }
+
+    pub fn translator(&self, name: &str) -> Result<&Hosted<dyn Translator>, PluginError> {
+        self.object(name, PluginKind::Translator, |h| if let PluginHandle::Translator(t) = h { Some(t) } else { None })
+    }
+
+    pub fn evaluator(&self, name: &str) -> Result<&Hosted<dyn Evaluator>, PluginError> {
+        self.object(name, PluginKind::Evaluator, |h| if let PluginHandle::Evaluator(e) = h { Some(e) } else { None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_getters_say_what_is_missing() {
+        let registry = Registry::default();
+        let e = registry.evaluator("evaluator-x").err().expect("no plugins");
+        assert_eq!(e.to_string(), "unknown evaluator plugin `evaluator-x` (available: none found)");
+        let e = PluginError::NotItsKind { name: "p".into(), kind: PluginKind::Evaluator };
+        assert_eq!(e.to_string(), "plugin `p` is not an evaluator");
+        let e = PluginError::NotItsKind { name: "p".into(), kind: PluginKind::Backbone };
+        assert_eq!(e.to_string(), "plugin `p` is not a backbone");
     }
 }

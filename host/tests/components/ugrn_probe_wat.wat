@@ -5,7 +5,7 @@
 ;;
 ;; Memory map: strings from 0x0, the columns list at 0x300, plugin-info at 0x400 and its one
 ;; param-spec at 0x440 (written by `describe`), the return area at 0x800, a bump heap from 0x1000.
-;; Offsets follow the canonical ABI layouts of the WIT types (see sdk/wit/plugin.wit).
+;; Offsets follow the canonical ABI layouts of the WIT types (see sdk/wit/0.1.0/plugin.wit).
 (component
   (import "ugrn:plugin/oracle@0.1.0" (instance $oracle
     (type $pass (enum "readout" "derivative" "attention"))

@@ -1,4 +1,10 @@
-//! WebAssembly component plugins (`ugrn:plugin@0.1.0`), run by wasmtime in a sandbox.
+//! WebAssembly component plugins, run by wasmtime in a sandbox.
+//!
+//! This runtime speaks SDK types only. A component is linked against one WIT version, and each
+//! world (probe, translator, evaluator) is an enum over the versions this host has a binding
+//! module for (`v0_1_0`: `ugrn:plugin@0.1.0`, in `sdk/wit/0.1.0/`); an arm calls its version's
+//! module, which holds that version's bindings, its side of the host imports and every
+//! conversion between its types and the SDK's.
 //!
 //! Every call gets a fresh instance in its own store: no state survives between calls, CPU is
 //! bounded by fuel (guest instructions only; the oracle's compute in the host is not counted),
@@ -15,16 +21,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ugrn_sdk::{
-    self as sdk, AttentionMaps, Evaluation, Evaluator, Features, FittedTranslator, LabeledFeatures, Matrix,
-    ModelOracle, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, TokenId, Translator,
+    self as sdk, Evaluation, Evaluator, Features, FittedTranslator, LabeledFeatures, ModelOracle, Params, PluginInfo,
+    PluginKind, Probe, ProbeRequest, Progress, Translator,
 };
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginError;
 use stderr::StderrTail;
-use v0_1_0::{evaluator, probe, translator, wit, wit_oracle};
 
 /// What one call into a component may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,94 +146,36 @@ impl Session {
     }
 }
 
-impl wit::Host for Session {}
+/// Why a call into a component gave no answer, before the runtime names the plugin.
+enum CallError {
+    /// An SDK error as it stands: input this version cannot carry, or the component's own error.
+    Sdk(sdk::Error),
+    /// The instance trapped or hit a limit (the store says which).
+    Trap(wasmtime::Error),
+    /// The component answered with output that makes no SDK value.
+    Malformed(String),
+}
 
-impl wit_oracle::Host for Session {
-    fn info(&mut self) -> wasmtime::Result<wit_oracle::ModelInfo> {
-        Ok(v0_1_0::model_info(self.oracle()?.info()))
-    }
-    fn token_ids(&mut self, genes: Vec<String>) -> wasmtime::Result<Vec<Option<u32>>> {
-        Ok(self.oracle()?.token_ids(&genes))
-    }
-    fn readout(&mut self, cells: wit_oracle::CellBatch) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
-        let oracle = self.oracle()?;
-        Ok(to_guest(v0_1_0::cell_batch(cells).and_then(|c| oracle.readout(&c)).and_then(|m| v0_1_0::matrix(&m))))
-    }
-    fn readout_derivative(
-        &mut self,
-        cells: wit_oracle::CellBatch,
-        sources: Vec<u32>,
-    ) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
-        let oracle = self.oracle()?;
-        let sources: Vec<usize> = sources.into_iter().map(|s| s as usize).collect();
-        Ok(to_guest(
-            v0_1_0::cell_batch(cells)
-                .and_then(|c| oracle.readout_derivative(&c, &sources))
-                .and_then(|m| v0_1_0::matrix(&m)),
-        ))
-    }
-    fn gene_embeddings(&mut self, tokens: Vec<u32>) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
-        let oracle = self.oracle()?;
-        Ok(to_guest(oracle.gene_embeddings(&tokens).and_then(|m: Matrix| v0_1_0::matrix(&m))))
-    }
-    fn attention_scores(
-        &mut self,
-        cells: wit_oracle::CellBatch,
-        layer: u32,
-    ) -> wasmtime::Result<Result<wit_oracle::AttentionMaps, wit::Error>> {
-        let oracle = self.oracle()?;
-        Ok(to_guest(
-            v0_1_0::cell_batch(cells)
-                .and_then(|c| oracle.attention_scores(&c, layer as usize))
-                .and_then(|a: AttentionMaps| v0_1_0::attention_maps(a)),
-        ))
-    }
-    fn prepare_expression(
-        &mut self,
-        context: Vec<u32>,
-        expression: Vec<f32>,
-    ) -> wasmtime::Result<Result<Vec<f32>, wit::Error>> {
-        let oracle = self.oracle()?;
-        Ok(to_guest(oracle.prepare_expression(&context as &[TokenId], &expression)))
-    }
-    fn bytes_per_cell(&mut self, genes: u32, pass: wit_oracle::Pass) -> wasmtime::Result<u64> {
-        Ok(self.oracle()?.bytes_per_cell(genes as usize, v0_1_0::pass(pass)))
+impl From<sdk::Error> for CallError {
+    fn from(e: sdk::Error) -> Self {
+        CallError::Sdk(e)
     }
 }
 
-impl probe::ugrn::plugin::progress::Host for Session {
-    fn set_total(&mut self, total: u64) -> wasmtime::Result<()> {
-        if let Some((_, p)) = self.lent {
-            p.set_total(total);
-        }
-        Ok(())
+impl From<wasmtime::Error> for CallError {
+    fn from(e: wasmtime::Error) -> Self {
+        CallError::Trap(e)
     }
-    fn advance(&mut self, done: u64) -> wasmtime::Result<()> {
-        if let Some((_, p)) = self.lent {
-            p.advance(done);
-        }
-        Ok(())
-    }
-    fn set_message(&mut self, message: String) -> wasmtime::Result<()> {
-        if let Some((_, p)) = self.lent {
-            p.set_message(&message);
-        }
-        Ok(())
-    }
-}
-
-fn to_guest<T>(r: sdk::Result<T>) -> Result<T, wit::Error> {
-    r.map_err(v0_1_0::wit_error)
 }
 
 /// A compiled component of one world, ready to be instantiated per call.
-struct Prepared<P> {
+struct Prepared<W> {
     runtime: Arc<ComponentRuntime>,
-    pre: P,
+    world: W,
     info: PluginInfo,
 }
 
-impl<P> Prepared<P> {
+impl<W> Prepared<W> {
     /// The error for a failed call: which limit was hit, or the trap and the guest's last stderr.
     fn failure(&self, store: &Store<Session>, e: wasmtime::Error) -> sdk::Error {
         failure(&self.info.name, self.runtime.limits, store, e)
@@ -236,6 +183,15 @@ impl<P> Prepared<P> {
 
     fn broken(&self, message: String) -> sdk::Error {
         sdk::Error::Trap { plugin: self.info.name.clone(), message }
+    }
+
+    /// The SDK error for a call in `store` that failed with `e`.
+    fn error(&self, store: &Store<Session>, e: CallError) -> sdk::Error {
+        match e {
+            CallError::Sdk(e) => e,
+            CallError::Trap(e) => self.failure(store, e),
+            CallError::Malformed(message) => self.broken(message),
+        }
     }
 }
 
@@ -260,21 +216,105 @@ fn failure(plugin: &str, limits: ComponentLimits, store: &Store<Session>, e: was
 fn describe(
     runtime: &ComponentRuntime,
     file: &str,
-    kind: PluginKind,
-    call: impl FnOnce(&mut Store<Session>) -> wasmtime::Result<wit::PluginInfo>,
+    call: impl FnOnce(&mut Store<Session>) -> wasmtime::Result<PluginInfo>,
 ) -> Result<PluginInfo, PluginError> {
     let mut store = runtime.store();
-    match call(&mut store) {
-        Ok(info) => Ok(v0_1_0::plugin_info(info, kind)),
-        Err(e) => {
-            Err(PluginError::Create { file: file.into(), reason: failure(file, runtime.limits, &store, e).to_string() })
+    call(&mut store).map_err(|e| PluginError::Create {
+        file: file.into(),
+        reason: failure(file, runtime.limits, &store, e).to_string(),
+    })
+}
+
+/// A compiled probe, by the WIT version it implements.
+enum ProbeWorld {
+    V0_1_0(v0_1_0::probe::ProbePre<Session>),
+}
+
+impl ProbeWorld {
+    fn describe(&self, store: &mut Store<Session>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            ProbeWorld::V0_1_0(pre) => v0_1_0::probe_describe(pre, store),
+        }
+    }
+
+    fn needs_expression(&self, store: &mut Store<Session>, params: &Params) -> Result<bool, CallError> {
+        match self {
+            ProbeWorld::V0_1_0(pre) => v0_1_0::probe_needs_expression(pre, store, params),
+        }
+    }
+
+    fn features(&self, store: &mut Store<Session>, request: &ProbeRequest<'_>) -> Result<Features, CallError> {
+        match self {
+            ProbeWorld::V0_1_0(pre) => v0_1_0::probe_features(pre, store, request),
         }
     }
 }
 
-pub struct ComponentProbe(Prepared<probe::ProbePre<Session>>);
-pub struct ComponentTranslator(Prepared<translator::TranslatorPre<Session>>);
-pub struct ComponentEvaluator(Prepared<evaluator::EvaluatorPre<Session>>);
+/// A compiled translator, by the WIT version it implements.
+enum TranslatorWorld {
+    V0_1_0(v0_1_0::translator::TranslatorPre<Session>),
+}
+
+impl TranslatorWorld {
+    fn describe(&self, store: &mut Store<Session>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            TranslatorWorld::V0_1_0(pre) => v0_1_0::translator_describe(pre, store),
+        }
+    }
+
+    fn fit(
+        &self,
+        store: &mut Store<Session>,
+        params: &Params,
+        train: &LabeledFeatures,
+        validation: &LabeledFeatures,
+    ) -> Result<FittedTranslator, CallError> {
+        match self {
+            TranslatorWorld::V0_1_0(pre) => v0_1_0::translator_fit(pre, store, params, train, validation),
+        }
+    }
+
+    fn predict(
+        &self,
+        store: &mut Store<Session>,
+        params: &Params,
+        state: &[u8],
+        features: &Features,
+    ) -> Result<Vec<f32>, CallError> {
+        match self {
+            TranslatorWorld::V0_1_0(pre) => v0_1_0::translator_predict(pre, store, params, state, features),
+        }
+    }
+}
+
+/// A compiled evaluator, by the WIT version it implements.
+enum EvaluatorWorld {
+    V0_1_0(v0_1_0::evaluator::EvaluatorPre<Session>),
+}
+
+impl EvaluatorWorld {
+    fn describe(&self, store: &mut Store<Session>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            EvaluatorWorld::V0_1_0(pre) => v0_1_0::evaluator_describe(pre, store),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        store: &mut Store<Session>,
+        params: &Params,
+        scores: &[f32],
+        labels: &[bool],
+    ) -> Result<Evaluation, CallError> {
+        match self {
+            EvaluatorWorld::V0_1_0(pre) => v0_1_0::evaluator_evaluate(pre, store, params, scores, labels),
+        }
+    }
+}
+
+pub struct ComponentProbe(Prepared<ProbeWorld>);
+pub struct ComponentTranslator(Prepared<TranslatorWorld>);
+pub struct ComponentEvaluator(Prepared<EvaluatorWorld>);
 
 /// A component plugin of one of the three kinds components may implement.
 pub enum ComponentObject {
@@ -299,34 +339,39 @@ fn world_of(engine: &Engine, component: &Component) -> Option<PluginKind> {
 }
 
 /// Compiles `path` (binary or WAT text), checks it against its world and reads its description.
+/// 0.1.0 is the only WIT version so far, so every component is linked against it.
 pub fn open(runtime: &Arc<ComponentRuntime>, path: &Path) -> Result<ComponentObject, PluginError> {
     let file = path.display().to_string();
     let load = |reason: String| PluginError::Load { file: file.clone(), reason };
     let component = Component::from_file(&runtime.engine, path).map_err(|e| load(format!("{e:#}")))?;
     let kind = world_of(&runtime.engine, &component).ok_or_else(|| {
-        load("exports none of the worlds of ugrn:plugin@0.1.0 (probe: `features`, translator: `fit`, evaluator: `evaluate`)".into())
+        load(format!(
+            "exports none of the worlds of {} (probe: `features`, translator: `fit`, evaluator: `evaluate`)",
+            v0_1_0::PACKAGE
+        ))
     })?;
     let mut linker: Linker<Session> = Linker::new(&runtime.engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| load(format!("{e:#}")))?;
-    let mismatch = |e: wasmtime::Error| load(format!("does not match world `{kind}` of ugrn:plugin@0.1.0: {e:#}"));
+    let mismatch = |e: wasmtime::Error| load(format!("does not match world `{kind}` of {}: {e:#}", v0_1_0::PACKAGE));
     match kind {
         PluginKind::Probe => {
-            probe::Probe::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| load(format!("{e:#}")))?;
-            let pre = probe::ProbePre::new(linker.instantiate_pre(&component).map_err(mismatch)?).map_err(mismatch)?;
-            let info = describe(runtime, &file, kind, |store| pre.instantiate(&mut *store)?.call_describe(store))?;
-            Ok(ComponentObject::Probe(ComponentProbe(Prepared { runtime: runtime.clone(), pre, info })))
+            v0_1_0::add_probe_imports(&mut linker).map_err(|e| load(format!("{e:#}")))?;
+            let pre = linker.instantiate_pre(&component).map_err(mismatch)?;
+            let world = ProbeWorld::V0_1_0(v0_1_0::probe::ProbePre::new(pre).map_err(mismatch)?);
+            let info = describe(runtime, &file, |store| world.describe(store))?;
+            Ok(ComponentObject::Probe(ComponentProbe(Prepared { runtime: runtime.clone(), world, info })))
         }
         PluginKind::Translator => {
-            let pre = translator::TranslatorPre::new(linker.instantiate_pre(&component).map_err(mismatch)?)
-                .map_err(mismatch)?;
-            let info = describe(runtime, &file, kind, |store| pre.instantiate(&mut *store)?.call_describe(store))?;
-            Ok(ComponentObject::Translator(ComponentTranslator(Prepared { runtime: runtime.clone(), pre, info })))
+            let pre = linker.instantiate_pre(&component).map_err(mismatch)?;
+            let world = TranslatorWorld::V0_1_0(v0_1_0::translator::TranslatorPre::new(pre).map_err(mismatch)?);
+            let info = describe(runtime, &file, |store| world.describe(store))?;
+            Ok(ComponentObject::Translator(ComponentTranslator(Prepared { runtime: runtime.clone(), world, info })))
         }
         _ => {
-            let pre = evaluator::EvaluatorPre::new(linker.instantiate_pre(&component).map_err(mismatch)?)
-                .map_err(mismatch)?;
-            let info = describe(runtime, &file, kind, |store| pre.instantiate(&mut *store)?.call_describe(store))?;
-            Ok(ComponentObject::Evaluator(ComponentEvaluator(Prepared { runtime: runtime.clone(), pre, info })))
+            let pre = linker.instantiate_pre(&component).map_err(mismatch)?;
+            let world = EvaluatorWorld::V0_1_0(v0_1_0::evaluator::EvaluatorPre::new(pre).map_err(mismatch)?);
+            let info = describe(runtime, &file, |store| world.describe(store))?;
+            Ok(ComponentObject::Evaluator(ComponentEvaluator(Prepared { runtime: runtime.clone(), world, info })))
         }
     }
 }
@@ -338,16 +383,16 @@ impl Probe for ComponentProbe {
 
     fn needs_expression(&self, params: &Params) -> bool {
         let p = &self.0;
+        let mut store = p.runtime.store();
         // On failure, assume the expression is read: it then enters the feature-cache key and is
         // sent along, so a wrong guess costs a cache miss, never stale features.
-        let Ok(params) = v0_1_0::params(params) else { return true };
-        let mut store = p.runtime.store();
-        match p.pre.instantiate(&mut store).and_then(|i| i.call_needs_expression(&mut store, &params)) {
+        match p.world.needs_expression(&mut store, params) {
             Ok(needs) => needs,
-            Err(e) => {
+            Err(CallError::Trap(e)) => {
                 tracing::warn!("{}", p.failure(&store, e));
                 true
             }
+            Err(CallError::Sdk(_) | CallError::Malformed(_)) => true,
         }
     }
 
@@ -358,8 +403,6 @@ impl Probe for ComponentProbe {
         progress: &dyn Progress,
     ) -> sdk::Result<Features> {
         let p = &self.0;
-        // The host hands the expression matrix only to probes that read it (`Runner::features`).
-        let wit_request = v0_1_0::probe_request(request)?;
         let mut store = p.runtime.store();
         // SAFETY: the references are only reachable through `store` (`Session::oracle` hands out
         // borrows of the store, never the 'static references), which is created above and dropped
@@ -372,14 +415,8 @@ impl Probe for ComponentProbe {
             )
         };
         store.data_mut().lent = Some(lent);
-        let result = p.pre.instantiate(&mut store).and_then(|i| i.call_features(&mut store, &wit_request));
-        let features = match result {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => return Err(v0_1_0::error(e)),
-            Err(e) => return Err(p.failure(&store, e)),
-        };
-        let features =
-            v0_1_0::sdk_features(features).map_err(|e| p.broken(format!("returned malformed features: {e}")))?;
+        // The host hands the expression matrix only to probes that read it (`Runner::features`).
+        let features = p.world.features(&mut store, request).map_err(|e| p.error(&store, e))?;
         if features.values.rows != request.pairs.len() {
             return Err(p.broken(format!(
                 "returned {} feature rows for {} pairs",
@@ -403,27 +440,14 @@ impl Translator for ComponentTranslator {
         validation: &LabeledFeatures,
     ) -> sdk::Result<FittedTranslator> {
         let p = &self.0;
-        let (params, train, validation) =
-            (v0_1_0::params(params)?, v0_1_0::labeled_features(train)?, v0_1_0::labeled_features(validation)?);
         let mut store = p.runtime.store();
-        match p.pre.instantiate(&mut store).and_then(|i| i.call_fit(&mut store, &params, &train, &validation)) {
-            Ok(Ok(f)) => Ok(FittedTranslator { state: f.state, log: f.log }),
-            Ok(Err(e)) => Err(v0_1_0::error(e)),
-            Err(e) => Err(p.failure(&store, e)),
-        }
+        p.world.fit(&mut store, params, train, validation).map_err(|e| p.error(&store, e))
     }
 
     fn predict(&self, params: &Params, state: &[u8], features: &Features) -> sdk::Result<Vec<f32>> {
         let p = &self.0;
-        let (params, wit_features) = (v0_1_0::params(params)?, v0_1_0::features(features)?);
         let mut store = p.runtime.store();
-        let logits =
-            match p.pre.instantiate(&mut store).and_then(|i| i.call_predict(&mut store, &params, state, &wit_features))
-            {
-                Ok(Ok(l)) => l,
-                Ok(Err(e)) => return Err(v0_1_0::error(e)),
-                Err(e) => return Err(p.failure(&store, e)),
-            };
+        let logits = p.world.predict(&mut store, params, state, features).map_err(|e| p.error(&store, e))?;
         if logits.len() != features.values.rows {
             return Err(p.broken(format!("returned {} logits for {} rows", logits.len(), features.values.rows)));
         }
@@ -438,12 +462,7 @@ impl Evaluator for ComponentEvaluator {
 
     fn evaluate(&self, params: &Params, scores: &[f32], labels: &[bool]) -> sdk::Result<Evaluation> {
         let p = &self.0;
-        let params = v0_1_0::params(params)?;
         let mut store = p.runtime.store();
-        match p.pre.instantiate(&mut store).and_then(|i| i.call_evaluate(&mut store, &params, scores, labels)) {
-            Ok(Ok(e)) => Ok(v0_1_0::evaluation(e)),
-            Ok(Err(e)) => Err(v0_1_0::error(e)),
-            Err(e) => Err(p.failure(&store, e)),
-        }
+        p.world.evaluate(&mut store, params, scores, labels).map_err(|e| p.error(&store, e))
     }
 }

@@ -1,10 +1,15 @@
-//! Bindings of `ugrn:plugin@0.1.0` (frozen) and the conversions between its types and the SDK's.
-//! A later WIT version gets a sibling module; this one does not change.
-use ugrn_sdk as sdk;
+//! Bindings of `ugrn:plugin@0.1.0` (frozen, `sdk/wit/0.1.0/`): the host's imports, the calls of
+//! each world, and the conversions between its types and the SDK's. A later WIT version gets a
+//! sibling module; this one does not change.
+use ugrn_sdk::{self as sdk, AttentionMaps, Matrix, TokenId};
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::{CallError, Session};
 
 pub mod probe {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "../sdk/wit/0.1.0",
         world: "ugrn:plugin/probe@0.1.0",
         // An oracle call outside `features` traps instead of answering.
         imports: { default: trappable },
@@ -13,7 +18,7 @@ pub mod probe {
 
 pub mod translator {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "../sdk/wit/0.1.0",
         world: "ugrn:plugin/translator@0.1.0",
         with: { "ugrn:plugin/types@0.1.0": super::probe::ugrn::plugin::types },
     });
@@ -21,14 +26,176 @@ pub mod translator {
 
 pub mod evaluator {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "../sdk/wit/0.1.0",
         world: "ugrn:plugin/evaluator@0.1.0",
         with: { "ugrn:plugin/types@0.1.0": super::probe::ugrn::plugin::types },
     });
 }
 
-pub use probe::ugrn::plugin::oracle as wit_oracle;
-pub use probe::ugrn::plugin::types as wit;
+use probe::ugrn::plugin::oracle as wit_oracle;
+use probe::ugrn::plugin::types as wit;
+
+/// The interface these bindings speak, as messages name it.
+pub const PACKAGE: &str = "ugrn:plugin@0.1.0";
+
+/// The probe world's imports: the oracle and the progress bar.
+pub fn add_probe_imports(linker: &mut Linker<Session>) -> wasmtime::Result<()> {
+    probe::Probe::add_to_linker::<_, HasSelf<_>>(linker, |s| s)
+}
+
+pub fn probe_describe(pre: &probe::ProbePre<Session>, store: &mut Store<Session>) -> wasmtime::Result<sdk::PluginInfo> {
+    let info = pre.instantiate(&mut *store)?.call_describe(&mut *store)?;
+    Ok(plugin_info(info, sdk::PluginKind::Probe))
+}
+
+pub fn probe_needs_expression(
+    pre: &probe::ProbePre<Session>,
+    store: &mut Store<Session>,
+    params: &sdk::Params,
+) -> Result<bool, CallError> {
+    let params = wit_params(params)?;
+    Ok(pre.instantiate(&mut *store)?.call_needs_expression(&mut *store, &params)?)
+}
+
+pub fn probe_features(
+    pre: &probe::ProbePre<Session>,
+    store: &mut Store<Session>,
+    request: &sdk::ProbeRequest<'_>,
+) -> Result<sdk::Features, CallError> {
+    let request = probe_request(request)?;
+    let features = pre.instantiate(&mut *store)?.call_features(&mut *store, &request)?.map_err(error)?;
+    sdk_features(features).map_err(|e| CallError::Malformed(format!("returned malformed features: {e}")))
+}
+
+pub fn translator_describe(
+    pre: &translator::TranslatorPre<Session>,
+    store: &mut Store<Session>,
+) -> wasmtime::Result<sdk::PluginInfo> {
+    let info = pre.instantiate(&mut *store)?.call_describe(&mut *store)?;
+    Ok(plugin_info(info, sdk::PluginKind::Translator))
+}
+
+pub fn translator_fit(
+    pre: &translator::TranslatorPre<Session>,
+    store: &mut Store<Session>,
+    params: &sdk::Params,
+    train: &sdk::LabeledFeatures,
+    validation: &sdk::LabeledFeatures,
+) -> Result<sdk::FittedTranslator, CallError> {
+    let (params, train, validation) = (wit_params(params)?, labeled_features(train)?, labeled_features(validation)?);
+    let instance = pre.instantiate(&mut *store)?;
+    let fitted = instance.call_fit(&mut *store, &params, &train, &validation)?.map_err(error)?;
+    Ok(sdk::FittedTranslator { state: fitted.state, log: fitted.log })
+}
+
+pub fn translator_predict(
+    pre: &translator::TranslatorPre<Session>,
+    store: &mut Store<Session>,
+    params: &sdk::Params,
+    state: &[u8],
+    features: &sdk::Features,
+) -> Result<Vec<f32>, CallError> {
+    let (params, features) = (wit_params(params)?, wit_features(features)?);
+    let instance = pre.instantiate(&mut *store)?;
+    Ok(instance.call_predict(&mut *store, &params, state, &features)?.map_err(error)?)
+}
+
+pub fn evaluator_describe(
+    pre: &evaluator::EvaluatorPre<Session>,
+    store: &mut Store<Session>,
+) -> wasmtime::Result<sdk::PluginInfo> {
+    let info = pre.instantiate(&mut *store)?.call_describe(&mut *store)?;
+    Ok(plugin_info(info, sdk::PluginKind::Evaluator))
+}
+
+pub fn evaluator_evaluate(
+    pre: &evaluator::EvaluatorPre<Session>,
+    store: &mut Store<Session>,
+    params: &sdk::Params,
+    scores: &[f32],
+    labels: &[bool],
+) -> Result<sdk::Evaluation, CallError> {
+    let params = wit_params(params)?;
+    let instance = pre.instantiate(&mut *store)?;
+    Ok(evaluation(instance.call_evaluate(&mut *store, &params, scores, labels)?.map_err(error)?))
+}
+
+impl wit::Host for Session {}
+
+impl wit_oracle::Host for Session {
+    fn info(&mut self) -> wasmtime::Result<wit_oracle::ModelInfo> {
+        Ok(model_info(self.oracle()?.info()))
+    }
+    fn token_ids(&mut self, genes: Vec<String>) -> wasmtime::Result<Vec<Option<u32>>> {
+        Ok(self.oracle()?.token_ids(&genes))
+    }
+    fn readout(&mut self, cells: wit_oracle::CellBatch) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
+        let oracle = self.oracle()?;
+        Ok(to_guest(cell_batch(cells).and_then(|c| oracle.readout(&c)).and_then(|m| matrix(&m))))
+    }
+    fn readout_derivative(
+        &mut self,
+        cells: wit_oracle::CellBatch,
+        sources: Vec<u32>,
+    ) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
+        let oracle = self.oracle()?;
+        let sources: Vec<usize> = sources.into_iter().map(|s| s as usize).collect();
+        Ok(to_guest(cell_batch(cells).and_then(|c| oracle.readout_derivative(&c, &sources)).and_then(|m| matrix(&m))))
+    }
+    fn gene_embeddings(&mut self, tokens: Vec<u32>) -> wasmtime::Result<Result<wit::Matrix, wit::Error>> {
+        let oracle = self.oracle()?;
+        Ok(to_guest(oracle.gene_embeddings(&tokens).and_then(|m: Matrix| matrix(&m))))
+    }
+    fn attention_scores(
+        &mut self,
+        cells: wit_oracle::CellBatch,
+        layer: u32,
+    ) -> wasmtime::Result<Result<wit_oracle::AttentionMaps, wit::Error>> {
+        let oracle = self.oracle()?;
+        Ok(to_guest(
+            cell_batch(cells)
+                .and_then(|c| oracle.attention_scores(&c, layer as usize))
+                .and_then(|a: AttentionMaps| attention_maps(a)),
+        ))
+    }
+    fn prepare_expression(
+        &mut self,
+        context: Vec<u32>,
+        expression: Vec<f32>,
+    ) -> wasmtime::Result<Result<Vec<f32>, wit::Error>> {
+        let oracle = self.oracle()?;
+        Ok(to_guest(oracle.prepare_expression(&context as &[TokenId], &expression)))
+    }
+    fn bytes_per_cell(&mut self, genes: u32, pass: wit_oracle::Pass) -> wasmtime::Result<u64> {
+        Ok(self.oracle()?.bytes_per_cell(genes as usize, self::pass(pass)))
+    }
+}
+
+impl probe::ugrn::plugin::progress::Host for Session {
+    fn set_total(&mut self, total: u64) -> wasmtime::Result<()> {
+        if let Some((_, p)) = self.lent {
+            p.set_total(total);
+        }
+        Ok(())
+    }
+    fn advance(&mut self, done: u64) -> wasmtime::Result<()> {
+        if let Some((_, p)) = self.lent {
+            p.advance(done);
+        }
+        Ok(())
+    }
+    fn set_message(&mut self, message: String) -> wasmtime::Result<()> {
+        if let Some((_, p)) = self.lent {
+            p.set_message(&message);
+        }
+        Ok(())
+    }
+}
+
+/// An answer of the host to the guest, with the error as this version carries it.
+fn to_guest<T>(r: sdk::Result<T>) -> Result<T, wit::Error> {
+    r.map_err(wit_error)
+}
 
 /// A count that crosses the boundary as u32; larger ones cannot be expressed in this version.
 fn count(n: usize, what: &str) -> sdk::Result<u32> {
@@ -61,7 +228,7 @@ pub fn sdk_param_value(v: wit::ParamValue) -> sdk::ParamValue {
     }
 }
 
-pub fn params(p: &sdk::Params) -> sdk::Result<Vec<(String, wit::ParamValue)>> {
+fn wit_params(p: &sdk::Params) -> sdk::Result<Vec<(String, wit::ParamValue)>> {
     p.iter().map(|(k, v)| Ok((k.clone(), param_value(k, v)?))).collect()
 }
 
@@ -130,7 +297,7 @@ pub fn sdk_matrix(m: wit::Matrix) -> sdk::Result<sdk::Matrix> {
     sdk::Matrix::new(m.rows as usize, m.cols as usize, m.data)
 }
 
-pub fn features(f: &sdk::Features) -> sdk::Result<wit::Features> {
+fn wit_features(f: &sdk::Features) -> sdk::Result<wit::Features> {
     Ok(wit::Features { columns: f.columns.clone(), values: matrix(&f.values)? })
 }
 
@@ -139,7 +306,7 @@ pub fn sdk_features(f: wit::Features) -> sdk::Result<sdk::Features> {
 }
 
 pub fn labeled_features(f: &sdk::LabeledFeatures) -> sdk::Result<wit::LabeledFeatures> {
-    Ok(wit::LabeledFeatures { features: features(&f.features)?, labels: f.labels.clone() })
+    Ok(wit::LabeledFeatures { features: wit_features(&f.features)?, labels: f.labels.clone() })
 }
 
 /// The request as the component sees it; the expression matrix only when `with_expression`.
@@ -149,7 +316,7 @@ pub fn probe_request(r: &sdk::ProbeRequest<'_>) -> sdk::Result<wit::ProbeRequest
         None => None,
     };
     Ok(wit::ProbeRequest {
-        params: params(r.params)?,
+        params: wit_params(r.params)?,
         dataset: wit::DatasetView {
             name: r.dataset.name.to_string(),
             genes: r.dataset.genes.to_vec(),

@@ -52,6 +52,13 @@ fn check_names_an_unknown_key_with_file_and_line() {
 }
 
 #[test]
+fn check_names_a_bad_negatives_value_with_file_and_line() {
+    let (ok, stderr) = check(&workflow("model", "negatives = -1", "probe-vvp"));
+    assert!(!ok, "check must fail");
+    assert_eq!(stderr.trim(), "wf.toml: line 12: expected a positive ratio or \"all\", got -1");
+}
+
+#[test]
 fn check_names_an_unknown_plugin() {
     let (ok, stderr) = check(&workflow("model", "", "probe-vpp"));
     assert!(!ok, "check must fail");

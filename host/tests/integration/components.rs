@@ -1,5 +1,5 @@
 //! The host side of component plugins, on a probe component written in WAT
-//! (`components/ugrn_probe_wat.wat`), so it runs where no wasm compiler target is installed.
+//! (`host/tests/components/ugrn_probe_wat.wat`), so it runs where no wasm compiler target is installed.
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
