@@ -1,10 +1,10 @@
 //! The leave-dataset-out experiment: for each network, train every method's translator on the
 //! training datasets and apply it zero-shot to each test dataset, then evaluate.
 //!
-//! A run is a sequence of phases, one module each: [`prepare`] (datasets and their pair sets),
-//! [`features`] (a probe on a dataset, through the feature cache), [`fit`] (a translator per
-//! method, fitted and applied; [`direct`] for methods without one), [`ensemble`] (mean of the
-//! members' logits), [`evaluate`] (the evaluator on every outcome), then the report.
+//! A run is a sequence of phases, one module each: `prepare` (datasets and their pair sets),
+//! `features` (a probe on a dataset, through the feature cache), `fit` (a translator per
+//! method, fitted and applied; `direct` for methods without one), `ensemble` (mean of the
+//! members' logits), `evaluate` (the evaluator on every outcome), then the report.
 mod direct;
 mod ensemble;
 mod evaluate;

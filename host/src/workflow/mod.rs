@@ -1,4 +1,4 @@
-//! Workflow files: the TOML schema and its parsing; [`resolve`] fills in the defaults, takes
+//! Workflow files: the TOML schema and its parsing; `resolve` fills in the defaults, takes
 //! paths relative to the file and validates it against the discovered plugins.
 mod resolve;
 
