@@ -149,7 +149,7 @@ mod cuda {
     /// The oracle's readout and derivative on the GPU against the CPU in f64, in both value modes.
     #[test]
     fn oracle_matches_the_cpu() {
-        let tokens: Vec<u32> = (2..50).collect();
+        let tokens = gene_tokens(&(0..48).collect::<Vec<_>>());
         let values: Vec<f32> = (0..4 * 48).map(|k| ((k * 37) % 101) as f32 / 100.0).collect();
         let cells = CellBatch::shared(&tokens, Matrix::new(4, 48, values).unwrap()).unwrap();
         let sources = [0, 15, 30, 47];

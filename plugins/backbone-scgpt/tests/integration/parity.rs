@@ -73,9 +73,9 @@ fn virtual_cells(context: usize, background: f32, sources_values: &[(usize, f32)
     m
 }
 
-fn check_virtual(oracle: &ScGptOracle, what: &str, closeness: Closeness) {
-    let cases = cases();
-    let case = &cases["virtual"];
+/// The fixture's virtual-cell features through `oracle`: VVP, GDT, and the largest readout
+/// magnitude the VVP differences were taken between.
+fn virtual_features(oracle: &ScGptOracle, case: &serde_json::Value) -> (Vec<f64>, Vec<f64>, f64) {
     assert_eq!(case["cls_value"].as_f64(), Some(ugrn_backbone_scgpt::CLS_VALUE as f64));
     let context = ints(&case["context_gene_ids"]);
     let background = case["background"].as_f64().unwrap() as f32;
@@ -103,13 +103,25 @@ fn check_virtual(oracle: &ScGptOracle, what: &str, closeness: Closeness) {
         let d = oracle.readout_derivative(&cells, &vec![s; baselines.len()]).unwrap();
         gdt.extend(d.data.iter().map(|&x| x as f64));
     }
+    (vvp, gdt, readout_scale)
+}
+
+fn check_virtual(oracle: &ScGptOracle, what: &str, closeness: Closeness) {
+    let cases = cases();
+    let case = &cases["virtual"];
+    let (vvp, gdt, _) = virtual_features(oracle, case);
     // A VVP feature is the difference of two readouts, each rounded at the readout's magnitude,
-    // so a bound scaled for low precision is relative to the readouts, not to the differences.
-    let vvp_closeness = match closeness {
-        Closeness::Scaled(bound) => Closeness::Elementwise(bound * readout_scale, 0.0),
-        elementwise => elementwise,
-    };
-    vvp_closeness.check(&format!("{what} vvp"), &vvp, &floats(&case["vvp"]));
+    // so a bound scaled for low precision is relative to the readouts, not to the differences:
+    // those of the f32 model, so that the oracle under test cannot widen its own bound.
+    match closeness {
+        Closeness::Scaled(bound) => {
+            let f32_oracle = load_oracle(&fixture_dir(), "safetensors", "f32").unwrap();
+            let (_, _, scale) = virtual_features(&f32_oracle, case);
+            let vvp_closeness = Closeness::Elementwise(bound * scale, 0.0);
+            vvp_closeness.check(&format!("{what} vvp (readout scale {scale:.3e})"), &vvp, &floats(&case["vvp"]));
+        }
+        elementwise => elementwise.check(&format!("{what} vvp"), &vvp, &floats(&case["vvp"])),
+    }
     closeness.check(&format!("{what} gdt"), &gdt, &floats(&case["gdt"]));
 }
 
