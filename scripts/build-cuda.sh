@@ -5,7 +5,8 @@
 # Two cargo runs because one cannot hold both: the host's cudarc opens the driver at run time
 # (`dynamic-loading`, so `ugrn devices` runs where there is none) and candle's links it
 # (`dynamic-linking`); cudarc refuses the two features together, and a single cargo run unifies
-# them. Neither run builds the other's libraries, so either can be repeated alone.
+# them. Only the second run builds the backbones' plugin libraries (the first builds their rlibs
+# for `ugrn-pretrain`, on the CPU), so either can be repeated alone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/cuda-toolchain.sh >/dev/null

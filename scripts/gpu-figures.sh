@@ -2,7 +2,7 @@
 # Runs on a GPU machine from an unpacked bundle of scripts/gpu-bundle.sh (no Rust needed there),
 # from the root of a checkout of the same commit. Writes into OUT_DIR (default ./gpu-figures):
 #   devices.txt            `ugrn devices`
-#   test-<crate>.txt       the backbones' parity tests, their CUDA ones included (f32, bf16)
+#   test-<crate>-integration.txt  the backbones' parity tests, their CUDA ones included (f32, bf16)
 #   scgpt-<dtype>.md       virtual cells/s, readout and derivative, at contexts 3, 512 and 1200
 #   gdt-<dtype>.md         GDT (T = 8) wall time over every hESC TFs+500 source, `dataset` context,
 #                          on a model of scGPT whole-human's size (seeded random weights)

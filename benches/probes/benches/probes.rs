@@ -247,7 +247,7 @@ fn options() -> Options {
             "--budget-mib" => o.budget_mib = value().parse().expect("--budget-mib takes a number"),
             // cargo bench passes --bench to harness-less benches.
             "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the doc comment of benches/probes.rs"),
+            other => panic!("unknown argument {other:?}; see the doc comment of benches/probes/benches/probes.rs"),
         }
     }
     o

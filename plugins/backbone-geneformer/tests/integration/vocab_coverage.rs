@@ -1,7 +1,7 @@
 //! How many genes of each BEELINE dataset (STRING network, TFs+500 and TFs+1000 gene sets) map
 //! to a Geneformer V1 token through the real dictionaries: symbol → Ensembl ID by
 //! `gene_name_id_dict` (exact, else upper-cased), Ensembl ID → token with a median. Prints the
-//! README's table (`cargo test -p ugrn-backbone-geneformer --test vocab_coverage -- --nocapture`).
+//! README's table (`cargo test -p ugrn-backbone-geneformer --test integration vocab_coverage -- --nocapture`).
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! How many genes of each BEELINE dataset (STRING network, TFs+500 and TFs+1000 gene sets) the
 //! real scGPT whole-human vocabulary holds. Prints the README's table
-//! (`cargo test -p ugrn-backbone-scgpt --test vocab_coverage -- --nocapture`).
+//! (`cargo test -p ugrn-backbone-scgpt --test integration vocab_coverage -- --nocapture`).
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
