@@ -20,29 +20,27 @@ pub fn fixture_dir() -> PathBuf {
     path
 }
 
+/// A JSON file of the fixture, parsed into `T`; errors name the file.
+fn fixture_file<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = fixture_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn cases() -> serde_json::Value {
-    let path = fixture_dir().join("cases.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    fixture_file("cases.json")
 }
 
-/// The fixture's `args.json`, read as plain JSON, so tests take sizes from the fixture they run on.
-pub fn fixture_args() -> serde_json::Value {
-    let path = fixture_dir().join("args.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A size from the fixture's `args.json`.
+/// A size from the fixture's `args.json`, read as plain JSON, so tests take sizes from the
+/// fixture they run on.
 pub fn fixture_size(key: &str) -> usize {
-    fixture_args()[key].as_u64().unwrap_or_else(|| panic!("args.json: `{key}` is not a count")) as usize
+    let args: serde_json::Value = fixture_file("args.json");
+    args[key].as_u64().unwrap_or_else(|| panic!("args.json: `{key}` is not a count")) as usize
 }
 
 /// The fixture's `vocab.json`: symbol → token id, sorted by symbol.
 pub fn fixture_vocab() -> BTreeMap<String, u32> {
-    let path = fixture_dir().join("vocab.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    fixture_file("vocab.json")
 }
 
 /// Tokens in the fixture's `vocab.json`.
