@@ -35,9 +35,7 @@ pub fn real_dictionaries_dir() -> PathBuf {
 }
 
 pub fn cases() -> serde_json::Value {
-    let path = fixture_dir().join("cases.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    fixture_json("cases.json")
 }
 
 /// The fixture's per-element tolerance (`cases.json`).
