@@ -5,6 +5,7 @@ pub mod cli;
 pub mod data;
 pub mod devices;
 pub mod experiment;
+pub mod grn_h5ad;
 pub mod oracle;
 pub mod plots;
 pub mod plugin;
