@@ -30,6 +30,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of `Infer`'s arguments costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a workflow and write its report folder.
@@ -43,6 +45,72 @@ pub enum Command {
         /// Replace an existing report folder.
         #[arg(long)]
         force: bool,
+    },
+    /// Infer a GRN for your own expression data with a translator a run saved: every TF→gene
+    /// candidate among the genes the model knows is scored. Writes edges.tsv (TF, target,
+    /// score = P(TF regulates target), logit, rank), rankedEdges.csv (BEELINE's format),
+    /// summary.md and plots/, into OUTPUT, whole or not at all.
+    #[command(
+        after_help = "Example:\n  ugrn run workflows/quickstart.toml\n  ugrn infer --translator runs/quickstart/translators/STRING/GDT \\\n      --expression my.h5ad --species human --output my-grn"
+    )]
+    Infer {
+        /// A saved method: a report's translators/<network>/<method>/ folder (`ugrn translators`
+        /// lists them).
+        #[arg(long, value_name = "DIR")]
+        translator: PathBuf,
+        /// Expression: a genes × cells CSV (plain or gzip, gene names in the first column) or
+        /// an AnnData .h5ad (cells × genes).
+        #[arg(long, value_name = "FILE")]
+        expression: PathBuf,
+        /// .h5ad only: the var column with gene symbols (e.g. feature_name); default var's index.
+        #[arg(long, value_name = "COLUMN")]
+        gene_column: Option<String>,
+        /// TF symbols, one per line, or a CSV with a TF column.
+        #[arg(long, value_name = "FILE", conflicts_with = "species", required_unless_present = "species")]
+        tfs: Option<PathBuf>,
+        /// Use the shipped TF list of this species (data/tfs/).
+        #[arg(long, value_enum)]
+        species: Option<crate::infer::Species>,
+        /// The backbone checkpoint folder; default the one the translator was trained on.
+        #[arg(long, value_name = "DIR")]
+        checkpoint: Option<PathBuf>,
+        /// Apply the translator to a checkpoint other than its own (the summary says so).
+        #[arg(long)]
+        allow_other_checkpoint: bool,
+        /// Override the probes' context: each pair alone, or the whole dataset's genes.
+        #[arg(long, value_parser = ["pair", "dataset"])]
+        context: Option<String>,
+        /// Write only the K best edges (default: every scored pair).
+        #[arg(long, value_name = "K")]
+        top: Option<usize>,
+        /// Score only the pairs of this Gene1,Gene2 CSV.
+        #[arg(long, value_name = "FILE")]
+        pairs: Option<PathBuf>,
+        /// Also write grn.h5ad: the genes as var, the scores as a sparse varp["GRN"] (TF rows,
+        /// target columns) and the edge list as uns["grn_edges"], for anndata and scanpy.
+        #[arg(long)]
+        h5ad: bool,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        output: PathBuf,
+        /// Replace an existing output folder.
+        #[arg(long)]
+        force: bool,
+        /// `cpu`, `auto` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Feature cache folder.
+        #[arg(long, value_name = "DIR", default_value = ".ugrn-cache")]
+        cache: PathBuf,
+        /// Memory one batch of cells may use on CPU.
+        #[arg(long, value_name = "MB", default_value_t = 1024)]
+        memory_budget_mb: u64,
+    },
+    /// List the saved translators under a folder (a report, or its translators/ folder).
+    #[command(after_help = "Example:\n  ugrn translators runs/quickstart")]
+    Translators {
+        /// The folder to list.
+        dir: PathBuf,
     },
     /// Validate a workflow without running it: unknown keys, unknown plugins, bad parameters
     /// and missing files, each reported with file, key and reason. Exits non-zero on problems.
@@ -128,6 +196,71 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !cli.quiet {
                 println!("{}", report.table_markdown());
                 println!("report written to {}", report.folder.display());
+            }
+            // Pipelines must see a run that produced nothing as failed.
+            if report.evaluated_cells() == 0 {
+                eprintln!(
+                    "error: no method produced an evaluated result; see the footnotes of {}",
+                    report.folder.join("results.md").display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Translators { dir } => {
+            print!("{}", crate::translators::list(&dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Infer {
+            translator,
+            expression,
+            gene_column,
+            tfs,
+            species,
+            checkpoint,
+            allow_other_checkpoint,
+            context,
+            top,
+            pairs,
+            h5ad,
+            output,
+            force,
+            device,
+            cache,
+            memory_budget_mb,
+        } => {
+            let tfs = match (tfs, species) {
+                (Some(file), _) => crate::infer::TfSource::File(file),
+                (None, Some(species)) => crate::infer::TfSource::Species(species),
+                (None, None) => anyhow::bail!("give --tfs FILE or --species human|mouse"),
+            };
+            let options = crate::infer::InferOptions {
+                translator,
+                expression,
+                gene_column,
+                tfs,
+                checkpoint,
+                allow_other_checkpoint,
+                context,
+                top,
+                pairs,
+                h5ad,
+                output,
+                force,
+                device,
+                memory_budget_mb,
+                cache,
+                quiet: cli.quiet,
+            };
+            let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs), ComponentLimits::default());
+            let inferred = crate::infer::infer(&registry, &options)?;
+            if !cli.quiet {
+                println!("{}", inferred.headline);
+                println!(
+                    "{} edges written to {}",
+                    inferred.pairs.min(top.unwrap_or(usize::MAX)),
+                    inferred.folder.display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,4 +1,4 @@
-//! Precision–recall plots for the report, as SVG and PNG. Text is drawn with the DejaVu Sans
+//! Precision–recall plots for the report and score histograms for `ugrn infer`, as SVG and PNG. Text is drawn with the DejaVu Sans
 //! font embedded by the `dejavu` crate, so plots look the same on machines without fonts.
 use std::path::Path;
 use std::sync::Once;
@@ -74,6 +74,51 @@ pub fn precision_recall(stem: &Path, title: &str, series: &[Series<'_>]) -> Resu
     draw(SVGBackend::new(&svg, (720, 540)).into_drawing_area(), title, series)?;
     let png = stem.with_extension("png");
     draw(BitMapBackend::new(&png, (720, 540)).into_drawing_area(), title, series)
+}
+
+fn draw_histogram<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_desc: &str,
+    counts: &[usize],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |err: DrawingAreaErrorKind<DB::ErrorType>| err.to_string();
+    area.fill(&WHITE).map_err(e)?;
+    let bins = counts.len();
+    let top = counts.iter().copied().max().unwrap_or(0).max(1);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..1f64, 0usize..top + top / 20 + 1)
+        .map_err(e)?;
+    chart.configure_mesh().x_desc(x_desc).y_desc("pairs").draw().map_err(e)?;
+    let width = 1.0 / bins as f64;
+    chart
+        .draw_series(counts.iter().enumerate().map(|(i, &n)| {
+            let x0 = i as f64 * width;
+            Rectangle::new([(x0, 0), (x0 + width, n)], COLORS[0].mix(0.8).filled())
+        }))
+        .map_err(e)?;
+    area.present().map_err(e)
+}
+
+/// Writes `<stem>.svg` and `<stem>.png`: a histogram of `values` in [0, 1], 50 bins.
+pub fn histogram(stem: &Path, title: &str, x_desc: &str, values: &[f64]) -> Result<(), String> {
+    register_font();
+    const BINS: usize = 50;
+    let mut counts = vec![0usize; BINS];
+    for &v in values {
+        counts[((v.clamp(0.0, 1.0) * BINS as f64) as usize).min(BINS - 1)] += 1;
+    }
+    let svg = stem.with_extension("svg");
+    draw_histogram(SVGBackend::new(&svg, (720, 480)).into_drawing_area(), title, x_desc, &counts)?;
+    let png = stem.with_extension("png");
+    draw_histogram(BitMapBackend::new(&png, (720, 480)).into_drawing_area(), title, x_desc, &counts)
 }
 
 #[cfg(test)]

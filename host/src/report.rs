@@ -10,6 +10,7 @@ use ugrn_sdk::{Evaluation, ModelInfo};
 
 use crate::data::{Dataset, PairSet};
 use crate::plugin::Registry;
+use crate::translators::{SavedMethod, folder_name};
 use crate::workflow::ResolvedWorkflow;
 
 /// What one method produced on one test dataset.
@@ -40,6 +41,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// How many table cells hold an evaluated result (an AUPRC).
+    pub fn evaluated_cells(&self) -> usize {
+        self.table.iter().flat_map(|(_, cells)| cells).filter(|c| c.parse::<f64>().is_ok()).count()
+    }
+
     /// The datasets × methods AUPRC table as Markdown, as the paper's Table 1.
     pub fn table_markdown(&self) -> String {
         let mut s = String::new();
@@ -58,19 +64,17 @@ impl Report {
     }
 }
 
-/// Creates the staging folder; refuses an existing report folder unless forced.
-pub struct ReportWriter {
+/// A folder written whole or not at all: everything goes into a staging folder beside the
+/// target, renamed into place by `publish`; dropped unpublished, the staging folder is removed.
+pub struct StagedFolder {
     folder: PathBuf,
     staging: tempfile::TempDir,
     force: bool,
 }
 
-fn slug(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
-}
-
-impl ReportWriter {
-    pub fn begin(folder: &Path, force: bool) -> anyhow::Result<ReportWriter> {
+impl StagedFolder {
+    /// Creates the staging folder; refuses an existing `folder` unless forced.
+    pub fn begin(folder: &Path, force: bool) -> anyhow::Result<StagedFolder> {
         if folder.exists() && !force {
             bail!("{} already exists: pass --force to replace it, or --output NEW_FOLDER", folder.display());
         }
@@ -83,7 +87,45 @@ impl ReportWriter {
             .prefix(".ugrn-report-")
             .tempdir_in(&parent)
             .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
-        Ok(ReportWriter { folder: folder.to_path_buf(), staging, force })
+        Ok(StagedFolder { folder: folder.to_path_buf(), staging, force })
+    }
+
+    /// Where to write.
+    pub fn path(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// The folder it becomes.
+    pub fn target(&self) -> &Path {
+        &self.folder
+    }
+
+    /// Moves the staging folder into place (replacing an old one only when forced).
+    pub fn publish(self) -> anyhow::Result<()> {
+        let staging = self.staging.keep();
+        if self.folder.exists() {
+            if !self.force {
+                bail!("{} appeared during the run; the output stays in {}", self.folder.display(), staging.display());
+            }
+            let old = staging.with_extension("old");
+            std::fs::rename(&self.folder, &old)?;
+            std::fs::rename(&staging, &self.folder)?;
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&staging, &self.folder)?;
+        }
+        Ok(())
+    }
+}
+
+/// A run's report, staged until it is complete.
+pub struct ReportWriter {
+    staged: StagedFolder,
+}
+
+impl ReportWriter {
+    pub fn begin(folder: &Path, force: bool) -> anyhow::Result<ReportWriter> {
+        Ok(ReportWriter { staged: StagedFolder::begin(folder, force)? })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -94,10 +136,15 @@ impl ReportWriter {
         model: &ModelInfo,
         methods: Vec<String>,
         rows: Vec<Row>,
+        saved: &[SavedMethod],
         timings: Vec<(String, f64)>,
         log: Vec<String>,
     ) -> anyhow::Result<Report> {
-        let dir = self.staging.path();
+        let dir = self.staged.path();
+        for method in saved {
+            let m = &method.manifest;
+            method.write(&dir.join("translators").join(folder_name(&m.network)).join(folder_name(&m.method)))?;
+        }
         const METRICS: [&str; 7] = ["AUPRC", "AUROC", "AUPRC ratio", "EP", "EPR", "positives", "negatives"];
 
         let mut table = Vec::new();
@@ -145,7 +192,7 @@ impl ReportWriter {
                 );
                 if let Some((Outcome::Scores(scores), _)) = row.evaluations.get(method) {
                     write_ranked_edges(
-                        &dir.join("edges").join(slug(&row.network)).join(slug(&row.dataset.name)),
+                        &dir.join("edges").join(folder_name(&row.network)).join(folder_name(&row.dataset.name)),
                         method,
                         row,
                         scores,
@@ -166,7 +213,7 @@ impl ReportWriter {
                 let series: Vec<crate::plots::Series<'_>> =
                     curves.iter().map(|(name, points)| crate::plots::Series { name, points }).collect();
                 crate::plots::precision_recall(
-                    &plots.join(format!("{}_{}_pr", slug(&row.network), slug(&row.dataset.name))),
+                    &plots.join(format!("{}_{}_pr", folder_name(&row.network), folder_name(&row.dataset.name))),
                     &format!("{label}: precision-recall"),
                     &series,
                 )
@@ -205,7 +252,7 @@ impl ReportWriter {
         std::fs::write(dir.join("workflow.resolved.toml"), workflow.to_toml())?;
         std::fs::write(dir.join("run.log"), log.join("\n") + "\n")?;
 
-        let report = Report { folder: self.folder.clone(), methods, table, footnotes };
+        let report = Report { folder: self.staged.target().to_path_buf(), methods, table, footnotes };
         let mut md = String::new();
         let _ = writeln!(md, "# ugrn results: {}\n", workflow.run.name);
         let _ = writeln!(
@@ -232,31 +279,14 @@ impl ReportWriter {
         }
         std::fs::write(dir.join("results.md"), md)?;
 
-        self.publish()?;
+        self.staged.publish()?;
         Ok(report)
-    }
-
-    /// Moves the staging folder into place (replacing an old report only when forced).
-    fn publish(self) -> anyhow::Result<()> {
-        let staging = self.staging.keep();
-        if self.folder.exists() {
-            if !self.force {
-                bail!("{} appeared during the run; the report stays in {}", self.folder.display(), staging.display());
-            }
-            let old = staging.with_extension("old");
-            std::fs::rename(&self.folder, &old)?;
-            std::fs::rename(&staging, &self.folder)?;
-            std::fs::remove_dir_all(&old)?;
-        } else {
-            std::fs::rename(&staging, &self.folder)?;
-        }
-        Ok(())
     }
 }
 
 /// BEELINE's `rankedEdges.csv`: tab-separated Gene1, Gene2, EdgeWeight, best first.
 fn write_ranked_edges(dir: &Path, method: &str, row: &Row, scores: &[f32]) -> anyhow::Result<()> {
-    let dir = dir.join(slug(method));
+    let dir = dir.join(folder_name(method));
     std::fs::create_dir_all(&dir)?;
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));

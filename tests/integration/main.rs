@@ -2,5 +2,6 @@
 //! and panic boundary, whole runs through the host and the real plugins, and component plugins
 //! in real runs.
 mod components;
+mod infer;
 mod pipeline;
 mod plugins;

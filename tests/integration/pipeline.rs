@@ -12,7 +12,7 @@ const GENES: usize = 40;
 /// on genes 0–19 with TFs 0–4, `toyB` on genes 20–39 with TFs 20–24. Edges: each TF regulates
 /// the genes whose index is congruent to it modulo 5 (deterministic, half of the candidates
 /// stay non-edges).
-fn write_datasets(dir: &Path) {
+pub(crate) fn write_datasets(dir: &Path) {
     for (name, offset) in [("toyA", 0usize), ("toyB", 20usize)] {
         let genes: Vec<String> = (offset..offset + 20).map(|g| format!("GENE{g:03}")).collect();
         let cells = 12;
@@ -45,7 +45,7 @@ fn write_datasets(dir: &Path) {
     }
 }
 
-fn workflow(backbone: &str, checkpoint: &Path, hidden: &str, with_pert: bool) -> String {
+pub(crate) fn workflow(backbone: &str, checkpoint: &Path, hidden: &str, with_pert: bool) -> String {
     let pert = if with_pert {
         "[[method]]\nname = \"Pert (origin)\"\nprobe = { plugin = \"probe-pert\", mode = \"origin\", context = \"dataset\" }\nscore = \"abs-feature\"\n"
     } else {
@@ -102,7 +102,7 @@ ensemble = ["VVP", "GDT"]
     )
 }
 
-fn run_workflow(dir: &Path, text: &str, output: &str, force: bool) -> anyhow::Result<ugrn::report::Report> {
+pub(crate) fn run_workflow(dir: &Path, text: &str, output: &str, force: bool) -> anyhow::Result<ugrn::report::Report> {
     let file = dir.join("wf.toml");
     std::fs::write(&file, text).unwrap();
     let (resolved, registry) = ugrn::cli::check(&file, &[]).map_err(|p| anyhow::anyhow!("{p}"))?;

@@ -48,25 +48,7 @@ pub(crate) fn read_tfs(
     index: &HashMap<&str, usize>,
     genes_source: &str,
 ) -> Result<(Vec<usize>, Vec<String>), DataError> {
-    let mut table = Table::open(path)?;
-    let mut names = Vec::new();
-    if let Some(column) = table.column("TF") {
-        while table.next()? {
-            names.push(table.field(column, "TF")?.to_string());
-        }
-    } else {
-        let one_per_line = "expected one TF symbol per line, or a CSV with a `TF` column";
-        if table.header().len() != 1 {
-            return Err(DataError::file(Location::line(path, 1), one_per_line));
-        }
-        names.push(table.header()[0].to_string());
-        while table.next()? {
-            if table.record().len() != 1 {
-                return Err(DataError::file(table.here(), one_per_line));
-            }
-            names.push(table.field(0, "TF")?.to_string());
-        }
-    }
+    let names = read_tf_names(path)?;
     let mut tfs = Vec::with_capacity(names.len());
     let mut outside = Vec::new();
     for name in &names {
@@ -93,6 +75,30 @@ pub(crate) fn read_tfs(
         ));
     }
     Ok((tfs, notes))
+}
+
+/// The symbols of a TF file (see [`read_tfs`]), in file order.
+pub(crate) fn read_tf_names(path: &Path) -> Result<Vec<String>, DataError> {
+    let mut table = Table::open(path)?;
+    let mut names = Vec::new();
+    if let Some(column) = table.column("TF") {
+        while table.next()? {
+            names.push(table.field(column, "TF")?.to_string());
+        }
+    } else {
+        let one_per_line = "expected one TF symbol per line, or a CSV with a `TF` column";
+        if table.header().len() != 1 {
+            return Err(DataError::file(Location::line(path, 1), one_per_line));
+        }
+        names.push(table.header()[0].to_string());
+        while table.next()? {
+            if table.record().len() != 1 {
+                return Err(DataError::file(table.here(), one_per_line));
+            }
+            names.push(table.field(0, "TF")?.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// Edges from a CSV with `Gene1` (regulator) and `Gene2` (target) columns; other columns

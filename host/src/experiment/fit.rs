@@ -5,24 +5,31 @@ use std::time::Instant;
 use ugrn_sdk::{Features, LabeledFeatures, Matrix, Pair, Translator};
 
 use super::Runner;
-use super::prepare::{NetworkData, Prepared, Training};
+use super::prepare::{NetworkData, Prepared};
 use crate::plugin::Hosted;
 use crate::report::Outcome;
+use crate::translators::{TrainingRecord, TrainingSet};
 use crate::workflow::ResolvedPlugin;
 
-/// A fitted translator: its state and the plugin that reads it.
-type Fitted<'a> = (Vec<u8>, &'a Hosted<dyn Translator>);
+/// A fitted translator: its state, the plugin that reads it, and what the saved method records.
+pub(super) struct Fitted<'a> {
+    pub state: Vec<u8>,
+    handle: &'a Hosted<dyn Translator>,
+    pub columns: Vec<String>,
+    pub training: TrainingRecord,
+}
 
 /// The logits `translator` gives each test set after fitting on `probe`'s features of the
-/// training sets; a failed fit fails every test set. Stops early after a sandbox stop.
-pub(super) fn translated(
-    runner: &mut Runner<'_>,
+/// training sets (a failed fit fails every test set), and the fit itself. Stops early after a
+/// sandbox stop.
+pub(super) fn translated<'a>(
+    runner: &mut Runner<'a>,
     timed_as: &str,
     data: &NetworkData,
     probe: &ResolvedPlugin,
     translator: &ResolvedPlugin,
-) -> Vec<Outcome> {
-    let fitted = fit(runner, timed_as, &data.training, probe, translator);
+) -> (Vec<Outcome>, Option<Fitted<'a>>) {
+    let fitted = fit(runner, timed_as, data, probe, translator);
     let mut outcomes = Vec::new();
     for test in &data.tests {
         if runner.stopped.is_some() {
@@ -31,10 +38,10 @@ pub(super) fn translated(
         let scores = fitted
             .as_ref()
             .map_err(Outcome::clone)
-            .and_then(|(state, handle)| predict(runner, timed_as, test, probe, translator, state, handle));
+            .and_then(|f| predict(runner, timed_as, test, probe, translator, &f.state, f.handle));
         outcomes.push(scores.map_or_else(|o| o, Outcome::Scores));
     }
-    outcomes
+    (outcomes, fitted.ok())
 }
 
 /// Fits `translator` on the training datasets' features, timed as `{timed_as}: fit` (see
@@ -42,10 +49,11 @@ pub(super) fn translated(
 fn fit<'a>(
     runner: &mut Runner<'a>,
     timed_as: &str,
-    training: &[Training],
+    data: &NetworkData,
     probe: &ResolvedPlugin,
     translator: &ResolvedPlugin,
 ) -> Result<Fitted<'a>, Outcome> {
+    let training = &data.training;
     let handle = runner.registry.translator(&translator.plugin).map_err(|e| Outcome::Failed(e.to_string()))?;
     let mut train_parts = Vec::new();
     let mut valid_parts = Vec::new();
@@ -73,7 +81,20 @@ fn fit<'a>(
     for line in &fitted.log {
         runner.log.push(format!("{} on {}: {line}", translator.plugin, probe.plugin));
     }
-    Ok((fitted.state, handle))
+    let positives = |labels: &[bool]| labels.iter().filter(|&&l| l).count();
+    let datasets = training
+        .iter()
+        .map(|t| TrainingSet {
+            dataset: t.prepared.dataset.name.clone(),
+            train_pairs: t.train.pairs.len(),
+            train_positives: positives(&t.train.labels),
+            validation_pairs: t.validation.pairs.len(),
+            validation_positives: positives(&t.validation.labels),
+        })
+        .collect();
+    let wf = runner.workflow;
+    let training = TrainingRecord { network: data.train_network.clone(), datasets, seed: wf.run.seed, log: fitted.log };
+    Ok(Fitted { state: fitted.state, handle, columns: train_set.features.columns, training })
 }
 
 /// The training sets' features and labels as one set.

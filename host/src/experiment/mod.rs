@@ -2,13 +2,13 @@
 //! training datasets and apply it zero-shot to each test dataset, then evaluate.
 //!
 //! A run is a sequence of phases, one module each: `prepare` (datasets and their pair sets),
-//! `features` (a probe on a dataset, through the feature cache), `fit` (a translator per
-//! method, fitted and applied; `direct` for methods without one), `ensemble` (mean of the
-//! members' logits), `evaluate` (the evaluator on every outcome), then the report.
+//! `fit` (a translator per method, fitted and applied, its features through the session's
+//! cache; `direct` for methods without one), `ensemble` (mean of the members' logits),
+//! `evaluate` (the evaluator on every outcome), then the report, which keeps every fitted
+//! translator for `ugrn infer`.
 mod direct;
 mod ensemble;
 mod evaluate;
-mod features;
 mod fit;
 mod prepare;
 
@@ -16,15 +16,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
-use ugrn_sdk::{LoadRequest, ModelOracle};
+use ugrn_sdk::ModelOracle;
 
-use crate::cache::{BackboneKey, FeatureCache};
-use crate::devices;
-use crate::oracle::BatchedOracle;
 use crate::plugin::Registry;
 use crate::report::{Outcome, Report, ReportWriter};
-use crate::workflow::{MethodKind, ResolvedWorkflow};
+use crate::session::{BackboneSetup, Session};
+use crate::translators::{self, BackboneRecord, Manifest, PluginRecord, SavedKind, SavedMethod};
+use crate::workflow::{MethodKind, ResolvedPlugin, ResolvedWorkflow};
 use prepare::NetworkData;
 
 pub struct RunOptions {
@@ -45,26 +43,30 @@ pub fn run(workflow: &ResolvedWorkflow, registry: &Registry, options: &RunOption
     let mut runner = Runner::start(workflow, registry, options.quiet)?;
     let evaluator = registry.evaluator(&workflow.evaluator.plugin)?;
     let mut rows = Vec::new();
+    let mut saved = Vec::new();
     for network in &workflow.data.networks {
         let data = prepare::network(&mut runner, network)?;
-        let outcomes = score_methods(&mut runner, network, &data)?;
+        let (outcomes, fitted) = score_methods(&mut runner, network, &data)?;
+        saved.extend(fitted);
         rows.extend(evaluate::rows(&mut runner, evaluator, network, data.tests, outcomes)?);
         prepare::log_training_splits(&mut runner, network, &data.training);
     }
     runner.timings.push(("total".into(), started.elapsed().as_secs_f64()));
     let model = runner.oracle.info().clone();
     let methods: Vec<String> = workflow.methods.iter().map(|(n, _)| n.clone()).collect();
-    writer.finish(workflow, registry, &model, methods, rows, runner.timings, runner.log)
+    let Runner { session, .. } = runner;
+    writer.finish(workflow, registry, &model, methods, rows, &saved, session.timings, session.log)
 }
 
 /// What the methods gave on each of one network's test sets, by method: translated and direct
 /// methods first, then ensembles, whatever their place in the file, as they average their
-/// members' logits.
+/// members' logits. Also every fitted method, and every ensemble of fitted members, to save.
 fn score_methods(
     runner: &mut Runner<'_>,
     network: &str,
     data: &NetworkData,
-) -> anyhow::Result<Vec<BTreeMap<String, Outcome>>> {
+) -> anyhow::Result<(Vec<BTreeMap<String, Outcome>>, Vec<SavedMethod>)> {
+    let mut saved: Vec<SavedMethod> = Vec::new();
     let mut outcomes: Vec<BTreeMap<String, Outcome>> = vec![BTreeMap::new(); data.tests.len()];
     // The translated methods' scores, which are the logits ensembles average.
     let mut logits: Vec<BTreeMap<String, Vec<f32>>> = vec![BTreeMap::new(); data.tests.len()];
@@ -74,9 +76,21 @@ fn score_methods(
         runner.check_stopped()?;
         let timed_as = format!("{network} / {method}");
         let per_test = match kind {
-            MethodKind::Translated { probe, translator } => fit::translated(runner, &timed_as, data, probe, translator),
+            MethodKind::Translated { probe, translator } => {
+                let (outcomes, fitted) = fit::translated(runner, &timed_as, data, probe, translator);
+                if let Some(fitted) = fitted {
+                    saved.push(save_translated(runner, network, method, probe, translator, fitted));
+                }
+                outcomes
+            }
             MethodKind::Direct { probe, score } => direct::scores(runner, &timed_as, &data.tests, probe, *score),
-            MethodKind::Ensemble { members } => ensemble::mean(members, &logits),
+            MethodKind::Ensemble { members } => {
+                if members.iter().all(|m| saved.iter().any(|s| &s.manifest.method == m)) {
+                    let kind = SavedKind::Ensemble { members: members.clone() };
+                    saved.push(SavedMethod { manifest: manifest(runner, network, method, kind), state: None });
+                }
+                ensemble::mean(members, &logits)
+            }
         };
         for (t, outcome) in per_test.into_iter().enumerate() {
             if let (MethodKind::Translated { .. }, Outcome::Scores(scores)) = (kind, &outcome) {
@@ -86,90 +100,78 @@ fn score_methods(
         }
     }
     runner.check_stopped()?;
-    Ok(outcomes)
+    Ok((outcomes, saved))
 }
 
-/// The state of one run, shared by its phases: the loaded backbone behind the oracle, the
-/// feature cache, and what the report gets (timings, log lines).
+/// A fitted method as `ugrn infer` reads it back.
+fn save_translated(
+    runner: &Runner<'_>,
+    network: &str,
+    method: &str,
+    probe: &ResolvedPlugin,
+    translator: &ResolvedPlugin,
+    fitted: fit::Fitted<'_>,
+) -> SavedMethod {
+    let kind = SavedKind::Translated {
+        probe: PluginRecord::new(probe, runner.registry),
+        translator: PluginRecord::new(translator, runner.registry),
+        columns: fitted.columns,
+        state_sha256: translators::sha256(&fitted.state),
+        training: fitted.training,
+    };
+    SavedMethod { manifest: manifest(runner, network, method, kind), state: Some(fitted.state) }
+}
+
+fn manifest(runner: &Runner<'_>, network: &str, method: &str, method_kind: SavedKind) -> Manifest {
+    let wf = runner.workflow;
+    let info = runner.oracle.info();
+    let checkpoint = std::fs::canonicalize(&wf.checkpoint).unwrap_or_else(|_| wf.checkpoint.clone());
+    Manifest {
+        format: translators::FORMAT,
+        method: method.to_string(),
+        network: network.to_string(),
+        ugrn_version: env!("CARGO_PKG_VERSION").to_string(),
+        backbone: BackboneRecord {
+            plugin: PluginRecord::new(&wf.backbone, runner.registry),
+            family: info.family.clone(),
+            checkpoint,
+            checkpoint_sha256: info.checkpoint_sha256.clone(),
+        },
+        method_kind,
+    }
+}
+
+/// The state of one run, shared by its phases: the workflow and the session (loaded backbone,
+/// feature cache, timings and log).
 struct Runner<'a> {
     workflow: &'a ResolvedWorkflow,
-    registry: &'a Registry,
-    oracle: BatchedOracle,
-    cache: FeatureCache,
-    backbone_key: BackboneKey,
-    quiet: bool,
-    timings: Vec<(String, f64)>,
-    log: Vec<String>,
-    /// A component plugin that broke its sandbox (trap, fuel, memory, output shape) stops the
-    /// whole run, unlike an ordinary failure, which fails one table cell.
-    stopped: Option<ugrn_sdk::Error>,
+    session: Session<'a>,
 }
 
 impl<'a> Runner<'a> {
-    /// Loads the workflow's backbone on its device, under the memory budget, timed as
-    /// `load backbone`.
+    /// Loads the workflow's backbone on its device, under the memory budget.
     fn start(workflow: &'a ResolvedWorkflow, registry: &'a Registry, quiet: bool) -> anyhow::Result<Runner<'a>> {
-        let backbone = registry.backbone(&workflow.backbone.plugin)?;
-        let device = devices::resolve_device(&workflow.run.device)?;
-        let budget_device = device.clone();
-        let load_start = Instant::now();
-        let oracle = backbone
-            .load(&LoadRequest {
-                checkpoint: workflow.checkpoint.clone(),
-                device,
-                dtype: workflow.run.dtype.clone(),
-                params: workflow.backbone.params.clone(),
-            })
-            .with_context(|| format!("loading {}", workflow.checkpoint.display()))?;
-        let budget = devices::memory_budget(&budget_device, workflow.run.memory_budget_mb);
-        let oracle = BatchedOracle::new(backbone.child(oracle), budget);
-        let backbone_version = registry.get(&workflow.backbone.plugin).map_or("?", |p| p.info.version.as_str());
-        let backbone_key =
-            BackboneKey::new(&workflow.backbone.plugin, backbone_version, &workflow.backbone.params, oracle.info())?;
-        let cache = FeatureCache::new(workflow.run.cache.clone().unwrap_or_else(|| PathBuf::from(".ugrn-cache")));
-        let mut runner = Runner {
-            workflow,
-            registry,
-            oracle,
-            cache,
-            backbone_key,
-            quiet,
-            timings: vec![("load backbone".into(), load_start.elapsed().as_secs_f64())],
-            log: Vec::new(),
-            stopped: None,
+        let setup = BackboneSetup {
+            backbone: &workflow.backbone,
+            checkpoint: &workflow.checkpoint,
+            device: &workflow.run.device,
+            dtype: &workflow.run.dtype,
+            memory_budget_mb: workflow.run.memory_budget_mb,
+            cache: workflow.run.cache.clone().unwrap_or_else(|| PathBuf::from(".ugrn-cache")),
         };
-        let info = runner.oracle.info().clone();
-        runner.note(format!(
-            "backbone {} from {} on {} ({} layers, {} wide), checkpoint sha256 {}",
-            info.family, info.checkpoint, info.device, info.layers, info.embedding_dim, info.checkpoint_sha256
-        ));
-        Ok(runner)
+        Ok(Runner { workflow, session: Session::start(registry, &setup, quiet)? })
     }
+}
 
-    /// The table cell for a failed plugin call: not applicable when the plugin says so (one
-    /// cell, not the run), else failed; a sandbox stop is remembered to end the run.
-    fn outcome(&mut self, e: anyhow::Error) -> Outcome {
-        match e.downcast_ref::<ugrn_sdk::Error>() {
-            Some(ugrn_sdk::Error::NotApplicable(reason)) => Outcome::NotApplicable(reason.clone()),
-            Some(stop @ ugrn_sdk::Error::Trap { .. }) => {
-                self.stopped.get_or_insert_with(|| stop.clone());
-                Outcome::Failed(format!("{e:#}"))
-            }
-            _ => Outcome::Failed(format!("{e:#}")),
-        }
+impl<'a> std::ops::Deref for Runner<'a> {
+    type Target = Session<'a>;
+    fn deref(&self) -> &Session<'a> {
+        &self.session
     }
+}
 
-    /// Ends the run after a sandbox stop; the report's staging folder is dropped unwritten.
-    fn check_stopped(&mut self) -> anyhow::Result<()> {
-        match self.stopped.take() {
-            Some(stop) => Err(anyhow::Error::from(stop).context("a component plugin broke its sandbox; run stopped")),
-            None => Ok(()),
-        }
-    }
-
-    /// A line for the run log, also shown on stderr (tracing at info, hidden by `--quiet`).
-    fn note(&mut self, line: String) {
-        tracing::info!("{line}");
-        self.log.push(line);
+impl std::ops::DerefMut for Runner<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.session
     }
 }

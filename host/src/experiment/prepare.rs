@@ -24,6 +24,8 @@ pub(super) struct Training {
 
 /// One network's data: what translators train on and what every method is tested on.
 pub(super) struct NetworkData {
+    /// The network the training labels are from.
+    pub train_network: String,
     pub training: Vec<Training>,
     pub tests: Vec<Prepared>,
 }
@@ -66,7 +68,7 @@ pub(super) fn network(runner: &mut Runner<'_>, network: &str) -> anyhow::Result<
             Training { prepared, train, validation }
         })
         .collect();
-    Ok(NetworkData { training, tests })
+    Ok(NetworkData { train_network: train_network.to_string(), training, tests })
 }
 
 /// Loads a dataset and samples its pairs among the genes in the model's vocabulary.

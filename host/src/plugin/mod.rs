@@ -249,6 +249,11 @@ impl Registry {
         self.plugins.get(name)
     }
 
+    /// The version plugin `name` declares; `?` when none has that name.
+    pub fn version(&self, name: &str) -> &str {
+        self.get(name).map_or("?", |p| p.info.version.as_str())
+    }
+
     fn names_of(&self, kind: PluginKind) -> String {
         let names: Vec<&str> =
             self.plugins.values().filter(|p| p.info.kind == kind).map(|p| p.info.name.as_str()).collect();

@@ -1,0 +1,183 @@
+//! Which pairs an inference scores: the TFs matched among the dataset's genes, and every
+//! TF→gene candidate the model can score (or the pairs a file lists).
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use ugrn_sdk::{GeneSymbol, Pair};
+
+use crate::data::{Dataset, index_genes, read_edges, read_tf_names};
+
+/// The TF lists shipped in `data/tfs/` (see its README for provenance), built into the binary
+/// so an installed or moved `ugrn` needs no data folder.
+const HUMAN_TFS: &str = include_str!("../../../data/tfs/human-lambert2018.txt");
+const MOUSE_TFS: &str = include_str!("../../../data/tfs/mouse-mgi.txt");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Species {
+    /// Lambert et al. 2018, 1,639 human TFs.
+    Human,
+    /// MGI, 1,721 mouse TFs (as pySCENIC ships them).
+    Mouse,
+}
+
+impl Species {
+    fn list(self) -> (&'static str, &'static str) {
+        match self {
+            Species::Human => ("the human TF list (Lambert et al. 2018)", HUMAN_TFS),
+            Species::Mouse => ("the mouse TF list (MGI)", MOUSE_TFS),
+        }
+    }
+}
+
+/// Where the TFs come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TfSource {
+    File(PathBuf),
+    Species(Species),
+}
+
+/// The TFs found among the dataset's genes (symbols matched case-insensitively).
+#[derive(Debug, Clone)]
+pub struct MatchedTfs {
+    /// What the list was, for the summary.
+    pub source: String,
+    pub listed: usize,
+    /// Ascending, distinct gene indices.
+    pub indices: Vec<usize>,
+    /// Listed TFs not among the genes, in list order.
+    pub unmatched: Vec<String>,
+}
+
+pub fn match_tfs(source: &TfSource, genes: &[GeneSymbol]) -> anyhow::Result<MatchedTfs> {
+    let (described, names) = match source {
+        TfSource::File(path) => (path.display().to_string(), read_tf_names(path)?),
+        TfSource::Species(species) => {
+            let (described, text) = species.list();
+            (described.to_string(), text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        }
+    };
+    let by_upper: HashMap<String, usize> = genes.iter().enumerate().map(|(i, g)| (g.to_uppercase(), i)).collect();
+    let mut indices = Vec::new();
+    let mut unmatched = Vec::new();
+    for name in &names {
+        match by_upper.get(&name.to_uppercase()) {
+            Some(&i) => indices.push(i),
+            None => unmatched.push(name.clone()),
+        }
+    }
+    indices.sort_unstable();
+    indices.dedup();
+    if indices.is_empty() {
+        let first: Vec<&str> = genes.iter().take(5).map(String::as_str).collect();
+        bail!(
+            "{described}: none of its {} TFs is among the {} genes of the expression file (first genes: {}); \
+             check the species, or the gene column (--gene-column) for an .h5ad",
+            names.len(),
+            genes.len(),
+            first.join(", ")
+        );
+    }
+    Ok(MatchedTfs { source: described, listed: names.len(), indices, unmatched })
+}
+
+/// The pairs to score, with what was left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidates {
+    pub pairs: Vec<Pair>,
+    /// Listed pairs left out because a gene is not in the vocabulary (listed pairs only).
+    pub unknown: usize,
+    /// Listed pairs whose source is not a matched TF: scored all the same (listed pairs only).
+    pub non_tf_sources: usize,
+}
+
+/// Every TF→gene pair, self-pairs excluded, among the genes `known` keeps; sources ascending,
+/// then targets.
+pub fn all(dataset: &Dataset, known: impl Fn(usize) -> bool) -> Candidates {
+    let targets: Vec<usize> = (0..dataset.genes.len()).filter(|&g| known(g)).collect();
+    let pairs = dataset
+        .tfs
+        .iter()
+        .filter(|&&t| known(t))
+        .flat_map(|&source| targets.iter().filter(move |&&t| t != source).map(move |&target| Pair { source, target }))
+        .collect();
+    Candidates { pairs, unknown: 0, non_tf_sources: 0 }
+}
+
+/// The pairs of a `Gene1,Gene2` CSV naming the dataset's genes (exact symbols), sorted and
+/// distinct, without those `known` rejects.
+pub fn listed(file: &Path, dataset: &Dataset, known: impl Fn(usize) -> bool) -> anyhow::Result<Candidates> {
+    let index = index_genes(&dataset.genes);
+    let (edges, notes) = read_edges(file, &index, &dataset.expression_source)?;
+    if !notes.is_empty() {
+        tracing::warn!("{}", notes.join("; "));
+    }
+    let before = edges.len();
+    let pairs: Vec<Pair> = edges.into_iter().filter(|p| known(p.source) && known(p.target)).collect();
+    let non_tf_sources = pairs.iter().filter(|p| dataset.tfs.binary_search(&p.source).is_err()).count();
+    if pairs.is_empty() {
+        bail!("{}: none of its {before} pairs names two genes the model knows", file.display());
+    }
+    Ok(Candidates { unknown: before - pairs.len(), pairs, non_tf_sources })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(genes: &[&str], tfs: Vec<usize>) -> Dataset {
+        Dataset {
+            name: "d".into(),
+            network: "none".into(),
+            size: None,
+            genes: genes.iter().map(|g| g.to_string()).collect(),
+            tfs,
+            edges: Vec::new(),
+            expression: None,
+            expression_source: "expr.csv".into(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn species_lists_match_symbols_in_any_case() {
+        let genes: Vec<String> = ["SOX2", "Pou5f1", "ACTB", "nanog"].iter().map(|g| g.to_string()).collect();
+        let m = match_tfs(&TfSource::Species(Species::Mouse), &genes).unwrap();
+        assert_eq!(m.indices, vec![0, 1, 3]);
+        assert_eq!(m.listed, 1721);
+        assert_eq!(m.unmatched.len(), 1721 - 3);
+        let human = match_tfs(&TfSource::Species(Species::Human), &genes).unwrap();
+        assert_eq!((human.listed, human.indices.clone()), (1639, vec![0, 1, 3]));
+    }
+
+    #[test]
+    fn no_tf_among_the_genes_is_an_error_naming_the_list() {
+        let genes: Vec<String> = vec!["ACTB".into(), "GAPDH".into()];
+        let e = match_tfs(&TfSource::Species(Species::Human), &genes).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the human TF list (Lambert et al. 2018): none of its 1639 TFs is among the 2 genes of the \
+             expression file (first genes: ACTB, GAPDH); check the species, or the gene column \
+             (--gene-column) for an .h5ad"
+        );
+    }
+
+    #[test]
+    fn every_tf_to_known_gene_pair_without_self_pairs() {
+        let d = dataset(&["A", "B", "C", "D"], vec![0, 2]);
+        let c = all(&d, |g| g != 3);
+        let pairs: Vec<(usize, usize)> = c.pairs.iter().map(|p| (p.source, p.target)).collect();
+        assert_eq!(pairs, vec![(0, 1), (0, 2), (2, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn listed_pairs_keep_known_genes_and_count_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pairs.csv");
+        std::fs::write(&file, "Gene1,Gene2\nA,B\nB,C\nA,D\nA,B\n").unwrap();
+        let d = dataset(&["A", "B", "C", "D"], vec![0]);
+        let c = listed(&file, &d, |g| g != 3).unwrap();
+        assert_eq!(c.pairs, vec![Pair { source: 0, target: 1 }, Pair { source: 1, target: 2 }]);
+        assert_eq!((c.unknown, c.non_tf_sources), (1, 1));
+    }
+}

@@ -1,0 +1,255 @@
+//! `ugrn infer`: a GRN for a user's own expression data, from a translator a run saved. Every
+//! TF→gene candidate among the genes the model knows (or the listed pairs) gets the saved
+//! method's probe features, computed on the saved backbone, and the saved translator's logit;
+//! the edges, a summary and a plot are written as one folder, atomically.
+mod candidates;
+mod output;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ugrn_sdk::{ModelOracle, ParamValue, Params, PluginKind};
+
+use crate::data::{Dataset, read_expression_file};
+use crate::plugin::Registry;
+use crate::report::StagedFolder;
+use crate::session::{BackboneSetup, Session};
+use crate::translators::{Manifest, SavedKind, SavedMethod};
+use crate::workflow::ResolvedPlugin;
+pub use candidates::{Species, TfSource};
+
+/// What `ugrn infer` was asked.
+#[derive(Debug, Clone)]
+pub struct InferOptions {
+    /// A saved method's folder (`translators/<network>/<method>/` of a report).
+    pub translator: PathBuf,
+    /// Genes × cells CSV (plain or gzip) or cells × genes `.h5ad`.
+    pub expression: PathBuf,
+    /// `.h5ad` only: the `var` column holding gene symbols.
+    pub gene_column: Option<String>,
+    pub tfs: TfSource,
+    /// The backbone checkpoint; default the one the translator was trained on.
+    pub checkpoint: Option<PathBuf>,
+    pub allow_other_checkpoint: bool,
+    /// Overrides the probes' `context` parameter (`pair` or `dataset`).
+    pub context: Option<String>,
+    /// Write only the K best edges.
+    pub top: Option<usize>,
+    /// Score only these pairs (`Gene1,Gene2` CSV) instead of every TF→gene candidate.
+    pub pairs: Option<PathBuf>,
+    /// Also write `grn.h5ad`.
+    pub h5ad: bool,
+    pub output: PathBuf,
+    pub force: bool,
+    pub device: String,
+    pub memory_budget_mb: u64,
+    pub cache: PathBuf,
+    pub quiet: bool,
+}
+
+/// One translated member of the method being applied (the method itself, or an ensemble's).
+struct Member {
+    method: String,
+    probe: ResolvedPlugin,
+    translator: ResolvedPlugin,
+    columns: Vec<String>,
+    state: Vec<u8>,
+}
+
+/// What an inference wrote, for the command line.
+pub struct Inferred {
+    pub folder: PathBuf,
+    pub pairs: usize,
+    /// The summary's first lines: what was scored and the best edges.
+    pub headline: String,
+}
+
+/// Runs `ugrn infer`.
+pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Inferred> {
+    if options.top == Some(0) {
+        bail!("--top 0: asks for no edges; give a positive K, or leave --top out for every pair");
+    }
+    let (saved, members) = read_method(&options.translator, registry, options.context.as_deref())?;
+    let manifest = &saved.manifest;
+    let backbone = manifest.backbone.plugin.resolve(
+        registry,
+        PluginKind::Backbone,
+        &format!("{}: backbone", options.translator.display()),
+    )?;
+    let (genes, expression) = read_expression_file(&options.expression, options.gene_column.as_deref())?;
+    let tfs = candidates::match_tfs(&options.tfs, &genes)?;
+    let dataset = Dataset {
+        name: dataset_name(&options.expression),
+        network: "none".into(),
+        size: None,
+        genes,
+        tfs: tfs.indices.clone(),
+        edges: Vec::new(),
+        expression: Some(expression),
+        expression_source: options.expression.display().to_string(),
+        notes: Vec::new(),
+    };
+    let staged = StagedFolder::begin(&options.output, options.force)?;
+
+    let checkpoint = options.checkpoint.clone().unwrap_or_else(|| manifest.backbone.checkpoint.clone());
+    let setup = BackboneSetup {
+        backbone: &backbone,
+        checkpoint: &checkpoint,
+        device: &options.device,
+        dtype: "f32",
+        memory_budget_mb: options.memory_budget_mb,
+        cache: options.cache.clone(),
+    };
+    let mut session = Session::start(registry, &setup, options.quiet)?;
+    let found_sha = session.oracle.info().checkpoint_sha256.clone();
+    let other_checkpoint = found_sha != manifest.backbone.checkpoint_sha256;
+    if other_checkpoint && !options.allow_other_checkpoint {
+        bail!(
+            "{}: checkpoint sha256 {found_sha}, but the translator in {} was trained on features of \
+             {} (sha256 {}); pass --allow-other-checkpoint to apply it anyway",
+            checkpoint.display(),
+            options.translator.display(),
+            manifest.backbone.checkpoint.display(),
+            manifest.backbone.checkpoint_sha256
+        );
+    }
+
+    let tokens = session.oracle.token_ids(&dataset.genes);
+    let known = |g: usize| tokens[g].is_some();
+    let candidates = match &options.pairs {
+        Some(file) => candidates::listed(file, &dataset, known)?,
+        None => candidates::all(&dataset, known),
+    };
+    if candidates.pairs.is_empty() {
+        bail!(
+            "no pair to score: {} of the {} matched TFs and {} of the {} genes are in the model's vocabulary",
+            tfs.indices.iter().filter(|&&t| known(t)).count(),
+            tfs.indices.len(),
+            (0..dataset.genes.len()).filter(|&g| known(g)).count(),
+            dataset.genes.len()
+        );
+    }
+
+    let mut member_logits = Vec::new();
+    for member in &members {
+        let timed_as = format!("infer / {}", member.method);
+        let features = session
+            .features(&timed_as, &member.probe, &dataset, &candidates.pairs)
+            .with_context(|| format!("{}: features of {}", member.method, member.probe.plugin))?;
+        session.check_stopped()?;
+        if features.columns != member.columns {
+            bail!(
+                "{}: {} gives the columns {:?}, but its translator was fitted on {:?}",
+                member.method,
+                member.probe.plugin,
+                features.columns,
+                member.columns
+            );
+        }
+        let translator = registry.translator(&member.translator.plugin)?;
+        let logits = translator
+            .predict(&member.translator.params, &member.state, &features)
+            .with_context(|| format!("{}: {} predicting", member.method, member.translator.plugin))?;
+        if logits.len() != candidates.pairs.len() {
+            bail!(
+                "{}: {} returned {} scores for {} pairs",
+                member.method,
+                member.translator.plugin,
+                logits.len(),
+                candidates.pairs.len()
+            );
+        }
+        member_logits.push(logits);
+    }
+    // An ensemble's logit is the mean of its members', as in the run that saved it.
+    let logits: Vec<f32> = (0..candidates.pairs.len())
+        .map(|i| member_logits.iter().map(|l| l[i]).sum::<f32>() / member_logits.len() as f32)
+        .collect();
+
+    let inference = Inference {
+        options,
+        manifest,
+        members: &members,
+        dataset: &dataset,
+        tfs: &tfs,
+        candidates: &candidates,
+        known: (0..dataset.genes.len()).map(known).collect(),
+        checkpoint: &checkpoint,
+        other_checkpoint: other_checkpoint.then_some(found_sha),
+    };
+    let headline = output::write(staged.path(), &inference, &logits, &session.timings)?;
+    let folder = staged.target().to_path_buf();
+    staged.publish()?;
+    Ok(Inferred { folder, pairs: candidates.pairs.len(), headline })
+}
+
+/// The expression file's name without its extensions (`BL--ExpressionData.csv.gz` →
+/// `BL--ExpressionData`).
+fn dataset_name(path: &Path) -> String {
+    let name = path.file_name().map_or_else(|| "data".into(), |n| n.to_string_lossy().into_owned());
+    let mut stem = name.as_str();
+    for ext in [".gz", ".csv", ".h5ad"] {
+        stem = stem.strip_suffix(ext).unwrap_or(stem);
+    }
+    stem.to_string()
+}
+
+/// Everything the outputs describe.
+struct Inference<'a> {
+    options: &'a InferOptions,
+    manifest: &'a Manifest,
+    members: &'a [Member],
+    dataset: &'a Dataset,
+    tfs: &'a candidates::MatchedTfs,
+    candidates: &'a candidates::Candidates,
+    /// Per gene: in the model's vocabulary.
+    known: Vec<bool>,
+    checkpoint: &'a Path,
+    /// The sha256 of a checkpoint other than the translator's, applied anyway.
+    other_checkpoint: Option<String>,
+}
+
+/// The saved method and its translated members (itself, or an ensemble's members), each with
+/// its plugins found at the saved versions.
+fn read_method(dir: &Path, registry: &Registry, context: Option<&str>) -> anyhow::Result<(SavedMethod, Vec<Member>)> {
+    let saved = SavedMethod::read(dir)?;
+    let mut members = Vec::new();
+    match &saved.manifest.method_kind {
+        SavedKind::Translated { .. } => members.push(member(dir, &saved, registry, context)?),
+        SavedKind::Ensemble { .. } => {
+            for member_dir in saved.member_dirs(dir) {
+                let m = SavedMethod::read(&member_dir)
+                    .with_context(|| format!("{}: a member of the ensemble", dir.display()))?;
+                if m.manifest.backbone != saved.manifest.backbone {
+                    bail!("{}: its backbone differs from the ensemble's in {}", member_dir.display(), dir.display());
+                }
+                if matches!(m.manifest.method_kind, SavedKind::Ensemble { .. }) {
+                    bail!("{}: an ensemble of ensembles is not supported", member_dir.display());
+                }
+                members.push(member(&member_dir, &m, registry, context)?);
+            }
+        }
+    }
+    Ok((saved, members))
+}
+
+fn member(dir: &Path, saved: &SavedMethod, registry: &Registry, context: Option<&str>) -> anyhow::Result<Member> {
+    let SavedKind::Translated { probe, translator, columns, .. } = &saved.manifest.method_kind else {
+        bail!("{}: not a translated method", dir.display());
+    };
+    let role = |what: &str| format!("{}: {what}", dir.display());
+    let mut probe = probe.resolve(registry, PluginKind::Probe, &role("probe"))?;
+    if let Some(context) = context {
+        let specs = &registry.require(&probe.plugin, PluginKind::Probe)?.info.params;
+        if !specs.iter().any(|s| s.name == "context") {
+            bail!("--context {context}: {} has no `context` parameter", probe.plugin);
+        }
+        let mut given: std::collections::BTreeMap<String, ParamValue> =
+            probe.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        given.insert("context".into(), ParamValue::Str(context.to_string()));
+        probe.params = Params::resolve(specs, given).with_context(|| format!("--context {context}"))?;
+    }
+    let translator = translator.resolve(registry, PluginKind::Translator, &role("translator"))?;
+    let state = saved.state.clone().unwrap_or_default();
+    Ok(Member { method: saved.manifest.method.clone(), probe, translator, columns: columns.clone(), state })
+}

@@ -1,0 +1,257 @@
+//! `ugrn infer` with translators a real run saved: the same scores as the run for the same
+//! pairs, a user's `.h5ad` end to end, and bad inputs refused by name with no output folder.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ugrn::infer::{InferOptions, Inferred, TfSource, infer};
+use ugrn::plugin::{ComponentLimits, Registry};
+use ugrn_tests::scgpt_fixture;
+
+use crate::pipeline::{run_workflow, workflow, write_datasets};
+
+fn registry() -> Registry {
+    Registry::discover(&ugrn::cli::search_path(&[], &[]), ComponentLimits::default())
+}
+
+fn options(dir: &Path, method: &str, expression: PathBuf, tfs: TfSource, output: &str) -> InferOptions {
+    InferOptions {
+        translator: dir.join("run/translators/STRING").join(method),
+        expression,
+        gene_column: None,
+        tfs,
+        checkpoint: None,
+        allow_other_checkpoint: false,
+        context: None,
+        top: None,
+        pairs: None,
+        h5ad: false,
+        output: dir.join(output),
+        force: false,
+        device: "cpu".into(),
+        memory_budget_mb: 1024,
+        // Not the run's cache: infer computes its own features.
+        cache: dir.join(format!("cache-{output}")),
+        quiet: true,
+    }
+}
+
+/// (Gene1, Gene2) → weight, as written, of a `rankedEdges.csv`.
+fn ranked_edges(file: &Path) -> BTreeMap<(String, String), String> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("Gene1\tGene2\tEdgeWeight"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            ((f[0].to_string(), f[1].to_string()), f[2].to_string())
+        })
+        .collect()
+}
+
+/// The pipeline's workflow (trained on toyA, tested on toyB) run into `dir/run`.
+fn trained(dir: &Path) {
+    write_datasets(dir);
+    run_workflow(dir, &workflow("backbone-scgpt", &scgpt_fixture(), "[16]", false), "run", false).expect("run");
+}
+
+#[test]
+fn infer_gives_the_runs_scores_for_the_same_pairs_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained(d);
+    // VVP in pair context, GDT in dataset context (the cells hold all of toyB's genes), and
+    // their ensemble.
+    for method in ["VVP", "GDT", "Ens"] {
+        let from_run = ranked_edges(&d.join("run/edges/STRING/toyB").join(method).join("rankedEdges.csv"));
+        let pairs = d.join(format!("{method}-pairs.csv"));
+        let listed: String = from_run.keys().map(|(a, b)| format!("{a},{b}\n")).collect();
+        std::fs::write(&pairs, format!("Gene1,Gene2\n{listed}")).unwrap();
+        let tfs = TfSource::File(d.join("toyB_tfs.txt"));
+        let out = format!("infer-{method}");
+        let options = InferOptions { pairs: Some(pairs), ..options(d, method, d.join("toyB.csv"), tfs, &out) };
+        let inferred: Inferred = infer(&registry(), &options).expect("infer");
+        assert_eq!(inferred.pairs, from_run.len());
+        assert_eq!(ranked_edges(&d.join(&out).join("rankedEdges.csv")), from_run, "{method}");
+        let edges = std::fs::read_to_string(d.join(&out).join("edges.tsv")).unwrap();
+        assert_eq!(edges.lines().next(), Some("TF\ttarget\tscore\tlogit\trank"));
+        let first: Vec<&str> = edges.lines().nth(1).unwrap().split('\t').collect();
+        let logit: f64 = first[3].parse().unwrap();
+        assert_eq!(first[2], format!("{:.6}", 1.0 / (1.0 + (-logit).exp())), "score is the logit's sigmoid");
+        assert_eq!(first[4], "1");
+    }
+}
+
+#[test]
+fn every_candidate_and_the_top_k_of_a_user_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained(d);
+    let tfs = TfSource::File(d.join("toyB_tfs.txt"));
+    let options = InferOptions { top: Some(7), ..options(d, "GDT", d.join("toyB.csv"), tfs, "out") };
+    let inferred = infer(&registry(), &options).expect("infer");
+    // 5 TFs × the 19 other genes of toyB, all in the fixture's vocabulary.
+    assert_eq!(inferred.pairs, 5 * 19);
+    let out = d.join("out");
+    let edges = std::fs::read_to_string(out.join("edges.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = edges.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 7);
+    let logits: Vec<f32> = rows.iter().map(|r| r[3].parse().unwrap()).collect();
+    assert!(logits.windows(2).all(|w| w[0] >= w[1]), "best first: {logits:?}");
+    assert!(rows.iter().all(|r| r[0] != r[1]), "no self-pairs");
+    let ranks: Vec<&str> = rows.iter().map(|r| r[4]).collect();
+    assert_eq!(ranks, ["1", "2", "3", "4", "5", "6", "7"]);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("- genes: 20 in the expression file (12 cells), 20 in the model's vocabulary, 0 not\n"));
+    assert!(summary.contains("- TFs: 5 listed in "), "{summary}");
+    assert!(summary.contains("self-pairs excluded: 95\n"), "{summary}");
+    assert!(summary.contains("Out-degree among the best 7 edges"), "{summary}");
+    assert!(summary.contains("- trained on toyA (STRING labels): "), "{summary}");
+    for plot in ["plots/score_distribution.svg", "plots/score_distribution.png"] {
+        assert!(out.join(plot).is_file(), "{plot}");
+    }
+}
+
+/// The pipeline's toy datasets renamed onto genes of the embedded ugrn-mini, so that a real
+/// `.h5ad` of symbols (GATA1, SPI1, MYC, CEBPA) can be scored by a translator trained on them.
+#[test]
+fn an_h5ad_user_dataset_end_to_end_on_the_embedded_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mini = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ugrn-mini");
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(mini.join("vocab.json")).unwrap()).unwrap();
+    let mut symbols: Vec<&String> = vocab.keys().filter(|g| g.chars().all(|c| c.is_ascii_alphanumeric())).collect();
+    symbols.sort();
+    write_datasets(d);
+    for name in ["toyA", "toyB", "toyA_tfs", "toyB_tfs", "toyA_edges", "toyB_edges"] {
+        let ext = if name.ends_with("tfs") { "txt" } else { "csv" };
+        let file = d.join(format!("{name}.{ext}"));
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        for g in (0..40).rev() {
+            text = text.replace(&format!("GENE{g:03}"), symbols[g]);
+        }
+        std::fs::write(&file, text).unwrap();
+    }
+    run_workflow(d, &workflow("backbone-scgpt", &mini, "[16]", false), "run", false).expect("run on ugrn-mini");
+
+    let h5ad = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/src/data/testdata/csc_feature_name.h5ad");
+    std::fs::write(d.join("tfs.txt"), "spi1\nCEBPA\nFOXP3\n").unwrap();
+    let options = InferOptions {
+        gene_column: Some("feature_name".into()),
+        context: Some("pair".into()),
+        h5ad: true,
+        ..options(d, "Ens", h5ad, TfSource::File(d.join("tfs.txt")), "out")
+    };
+    let inferred = infer(&registry(), &options).expect("infer");
+    let out = d.join("out");
+    let edges = std::fs::read_to_string(out.join("edges.tsv")).unwrap();
+    let mut pairs: Vec<(&str, &str)> = edges
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0], f[1])
+        })
+        .collect();
+    pairs.sort();
+    // GATA1 is not in ugrn-mini's vocabulary: TFs SPI1 and CEBPA, targets MYC and each other.
+    assert_eq!(pairs, [("CEBPA", "MYC"), ("CEBPA", "SPI1"), ("SPI1", "CEBPA"), ("SPI1", "MYC")]);
+    assert_eq!(inferred.pairs, 4);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains(
+            "- genes: 4 in the expression file (3 cells), 3 in the model's vocabulary, 1 not (first: GATA1)\n"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains(", 2 among the genes, 1 not (first: FOXP3)\n"), "{summary}");
+    assert!(summary.contains("- ensemble: the mean of the logits of VVP, GDT\n"), "{summary}");
+    assert!(summary.contains("context = \"pair\""), "the override is shown: {summary}");
+    let grn = std::fs::read(out.join("grn.h5ad")).unwrap();
+    assert_eq!(&grn[..8], b"\x89HDF\r\n\x1a\n", "an HDF5 file");
+}
+
+#[test]
+fn bad_inputs_are_refused_by_name_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained(d);
+    let registry = registry();
+    let tfs = || TfSource::File(d.join("toyB_tfs.txt"));
+    let refused = |options: InferOptions| {
+        let e = infer(&registry, &options).err().expect("refused");
+        assert!(!options.output.exists(), "{} written", options.output.display());
+        let leftovers: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".ugrn-report-"))
+            .collect();
+        assert!(leftovers.is_empty(), "staging left: {leftovers:?}");
+        format!("{e:#}")
+    };
+
+    let e = refused(InferOptions { top: Some(0), ..options(d, "GDT", d.join("toyB.csv"), tfs(), "out") });
+    assert_eq!(e, "--top 0: asks for no edges; give a positive K, or leave --top out for every pair");
+
+    // A translator saved with another probe version.
+    let copy = d.join("old/translators/STRING/GDT");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["translator.json", "state.bin"] {
+        std::fs::copy(d.join("run/translators/STRING/GDT").join(f), copy.join(f)).unwrap();
+    }
+    let manifest = copy.join("translator.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let (head, tail) = text.split_once("\"plugin\": \"probe-gdt\",\n      \"version\": \"").expect(&text);
+    let (version, rest) = tail.split_once('"').unwrap();
+    std::fs::write(&manifest, format!("{head}\"plugin\": \"probe-gdt\",\n      \"version\": \"0.0.0-old\"{rest}"))
+        .unwrap();
+    let e = refused(InferOptions { translator: copy.clone(), ..options(d, "GDT", d.join("toyB.csv"), tfs(), "out") });
+    assert!(
+        e.starts_with(&format!(
+            "{}: probe: saved with probe-gdt 0.0.0-old, but the plugin found is version {version} (",
+            copy.display()
+        )),
+        "{e}"
+    );
+
+    // Another checkpoint: the fixture with args.json reformatted loads the same model under
+    // another sha256.
+    let other = d.join("other-checkpoint");
+    std::fs::create_dir(&other).unwrap();
+    for entry in std::fs::read_dir(scgpt_fixture()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, other.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let args = std::fs::read_to_string(other.join("args.json")).unwrap();
+    std::fs::write(other.join("args.json"), format!("{args}\n ")).unwrap();
+    let with_other =
+        || InferOptions { checkpoint: Some(other.clone()), ..options(d, "GDT", d.join("toyB.csv"), tfs(), "out") };
+    let e = refused(with_other());
+    assert!(e.starts_with(&format!("{}: checkpoint sha256 ", other.display())), "{e}");
+    assert!(e.ends_with("; pass --allow-other-checkpoint to apply it anyway"), "{e}");
+    infer(&registry, &InferOptions { allow_other_checkpoint: true, ..with_other() }).expect("allowed");
+    let summary = std::fs::read_to_string(d.join("out/summary.md")).unwrap();
+    assert!(summary.contains("**another checkpoint than the translator's** (--allow-other-checkpoint)"), "{summary}");
+    std::fs::remove_dir_all(d.join("out")).unwrap();
+
+    // No TF of the list among the genes.
+    std::fs::write(d.join("none.txt"), "FOXP3\nGATA3\n").unwrap();
+    let e = refused(options(d, "GDT", d.join("toyB.csv"), TfSource::File(d.join("none.txt")), "out"));
+    assert_eq!(
+        e,
+        format!(
+            "{}: none of its 2 TFs is among the 20 genes of the expression file (first genes: GENE020, \
+             GENE021, GENE022, GENE023, GENE024); check the species, or the gene column (--gene-column) \
+             for an .h5ad",
+            d.join("none.txt").display()
+        )
+    );
+
+    // An expression file naming a gene twice.
+    let csv = std::fs::read_to_string(d.join("toyB.csv")).unwrap().replacen("GENE021,", "GENE020,", 1);
+    std::fs::write(d.join("dup.csv"), csv).unwrap();
+    let e = refused(options(d, "GDT", d.join("dup.csv"), tfs(), "out"));
+    assert_eq!(e, format!("{}:3: gene `GENE020` has a second row (first on line 2)", d.join("dup.csv").display()));
+}
