@@ -80,6 +80,15 @@ pub enum Command {
         /// Override the probes' context: each pair alone, or the whole dataset's genes.
         #[arg(long, value_parser = ["pair", "dataset"])]
         context: Option<String>,
+        /// The cell the probes change the source in: `virtual` (every gene at the background,
+        /// the paper's; the saved probes' default) or `mean` (the dataset's real mean cell, so
+        /// the network reflects your cells). The translator is applied unchanged.
+        #[arg(long, value_parser = ["virtual", "mean"])]
+        base: Option<String>,
+        /// .h5ad only: one network per value of this obs column (cell type, condition), each
+        /// from its group's mean cell (needs --base mean); written to OUTPUT/groups/<value>/.
+        #[arg(long, value_name = "OBS_COLUMN")]
+        groupby: Option<String>,
         /// Write only the K best edges (default: every scored pair).
         #[arg(long, value_name = "K")]
         top: Option<usize>,
@@ -220,6 +229,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             checkpoint,
             allow_other_checkpoint,
             context,
+            base,
+            groupby,
             top,
             pairs,
             h5ad,
@@ -242,6 +253,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 checkpoint,
                 allow_other_checkpoint,
                 context,
+                base,
+                groupby,
                 top,
                 pairs,
                 h5ad,

@@ -22,6 +22,8 @@ fn options(dir: &Path, method: &str, expression: PathBuf, tfs: TfSource, output:
         checkpoint: None,
         allow_other_checkpoint: false,
         context: None,
+        base: None,
+        groupby: None,
         top: None,
         pairs: None,
         h5ad: false,
@@ -111,12 +113,9 @@ fn every_candidate_and_the_top_k_of_a_user_dataset() {
     }
 }
 
-/// The pipeline's toy datasets renamed onto genes of the embedded ugrn-mini, so that a real
-/// `.h5ad` of symbols (GATA1, SPI1, MYC, CEBPA) can be scored by a translator trained on them.
-#[test]
-fn an_h5ad_user_dataset_end_to_end_on_the_embedded_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The pipeline's toy datasets renamed onto genes of the embedded ugrn-mini, trained into
+/// `dir/run`, so that a real `.h5ad` of symbols (GATA1, SPI1, MYC, CEBPA) can be scored.
+fn trained_on_mini(d: &Path) {
     let mini = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ugrn-mini");
     let vocab: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(mini.join("vocab.json")).unwrap()).unwrap();
@@ -133,8 +132,18 @@ fn an_h5ad_user_dataset_end_to_end_on_the_embedded_model() {
         std::fs::write(&file, text).unwrap();
     }
     run_workflow(d, &workflow("backbone-scgpt", &mini, "[16]", false), "run", false).expect("run on ugrn-mini");
+}
 
-    let h5ad = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/src/data/testdata/csc_feature_name.h5ad");
+fn testdata(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/src/data/testdata").join(file)
+}
+
+#[test]
+fn an_h5ad_user_dataset_end_to_end_on_the_embedded_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained_on_mini(d);
+    let h5ad = testdata("csc_feature_name.h5ad");
     std::fs::write(d.join("tfs.txt"), "spi1\nCEBPA\nFOXP3\n").unwrap();
     let options = InferOptions {
         gene_column: Some("feature_name".into()),
@@ -169,6 +178,72 @@ fn an_h5ad_user_dataset_end_to_end_on_the_embedded_model() {
     assert!(summary.contains("context = \"pair\""), "the override is shown: {summary}");
     let grn = std::fs::read(out.join("grn.h5ad")).unwrap();
     assert_eq!(&grn[..8], b"\x89HDF\r\n\x1a\n", "an HDF5 file");
+}
+
+#[test]
+fn groupby_gives_one_network_per_group_from_its_mean_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained_on_mini(d);
+    std::fs::write(d.join("tfs.txt"), "SPI1\nCEBPA\n").unwrap();
+    let grouped = |base: Option<&str>, output: &str| InferOptions {
+        groupby: Some("cell_type".into()),
+        base: base.map(String::from),
+        context: Some("pair".into()),
+        ..options(d, "GDT", testdata("grouped.h5ad"), TfSource::File(d.join("tfs.txt")), output)
+    };
+    let e = infer(&registry(), &grouped(None, "virtual")).err().expect("refused").to_string();
+    assert_eq!(e, "--groupby: probe-gdt of GDT starts from a virtual cell, the same for every group; add --base mean");
+    assert!(!d.join("virtual").exists());
+
+    infer(&registry(), &grouped(Some("mean"), "out")).expect("infer");
+    let out = d.join("out");
+    assert_eq!(
+        std::fs::read_to_string(out.join("groups.tsv")).unwrap(),
+        "group\tcells\tfolder\nB\t2\tgroups/B\nT\t2\tgroups/T\n"
+    );
+    let logits = |group: &str| -> BTreeMap<(String, String), String> {
+        let edges = std::fs::read_to_string(out.join("groups").join(group).join("edges.tsv")).unwrap();
+        edges
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                ((f[0].to_string(), f[1].to_string()), f[3].to_string())
+            })
+            .collect()
+    };
+    let (b, t) = (logits("B"), logits("T"));
+    assert_eq!(b.len(), 4);
+    assert_eq!(b.keys().collect::<Vec<_>>(), t.keys().collect::<Vec<_>>());
+    // The two groups' mean cells differ (SPI1 high in B, MYC and CEBPA in T), so do their
+    // derivatives.
+    assert!(b.iter().any(|(k, v)| &t[k] != v), "B {b:?} T {t:?}");
+    let summary = std::fs::read_to_string(out.join("groups/T/summary.md")).unwrap();
+    assert!(
+        summary.contains("- cells the source was changed in: GDT (probe-gdt): group `T`'s (2 cells) real mean cell\n"),
+        "{summary}"
+    );
+
+    // One group alone as its own file gives the same network: the groups are independent.
+    let csv = "gene,t1,t2\nGATA1,0,1\nSPI1,0.5,0\nMYC,7,9\nCEBPA,5,3\n";
+    std::fs::write(d.join("t.csv"), csv).unwrap();
+    let alone = InferOptions {
+        base: Some("mean".into()),
+        context: Some("pair".into()),
+        ..options(d, "GDT", d.join("t.csv"), TfSource::File(d.join("tfs.txt")), "alone")
+    };
+    infer(&registry(), &alone).expect("infer");
+    let edges = std::fs::read_to_string(d.join("alone/edges.tsv")).unwrap();
+    let alone: BTreeMap<(String, String), String> = edges
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            ((f[0].to_string(), f[1].to_string()), f[3].to_string())
+        })
+        .collect();
+    assert_eq!(alone, t);
 }
 
 #[test]

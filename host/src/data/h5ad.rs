@@ -34,6 +34,13 @@ pub(crate) fn read_h5ad(path: &Path, gene_column: Option<&str>) -> Result<(Vec<G
     Ok((genes, Expression { cell_names, values }))
 }
 
+/// The `obs` column `column` (strings or a categorical of strings), one value per cell.
+pub(crate) fn read_obs_column(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
+    let file =
+        File::open(path).map_err(|e| DataError::file(Location::file(path), format!("cannot read as HDF5: {e}")))?;
+    string_column(&file, path, "obs", Some(column))
+}
+
 /// A string column of the `obs` or `var` dataframe; `None` means the index.
 fn string_column(file: &File, path: &Path, frame: &str, column: Option<&str>) -> Result<Vec<String>, DataError> {
     let group = file

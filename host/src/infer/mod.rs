@@ -8,13 +8,15 @@ mod output;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ugrn_sdk::{ModelOracle, ParamValue, Params, PluginKind};
+use ugrn_sdk::{Expression, Matrix, ModelOracle, ParamValue, Params, PluginKind};
 
-use crate::data::{Dataset, read_expression_file};
+use std::collections::BTreeMap;
+
+use crate::data::{Dataset, read_expression_file, read_obs_column};
 use crate::plugin::Registry;
 use crate::report::StagedFolder;
 use crate::session::{BackboneSetup, Session};
-use crate::translators::{Manifest, SavedKind, SavedMethod};
+use crate::translators::{Manifest, SavedKind, SavedMethod, folder_name};
 use crate::workflow::ResolvedPlugin;
 pub use candidates::{Species, TfSource};
 
@@ -33,6 +35,11 @@ pub struct InferOptions {
     pub allow_other_checkpoint: bool,
     /// Overrides the probes' `context` parameter (`pair` or `dataset`).
     pub context: Option<String>,
+    /// Overrides the probes' `cell` parameter: `virtual` (the paper's) or `mean` (the
+    /// dataset's, or each group's, real mean cell).
+    pub base: Option<String>,
+    /// `.h5ad` only: one network per value of this `obs` column, from each group's mean cell.
+    pub groupby: Option<String>,
     /// Write only the K best edges.
     pub top: Option<usize>,
     /// Score only these pairs (`Gene1,Gene2` CSV) instead of every TF→gene candidate.
@@ -69,7 +76,16 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     if options.top == Some(0) {
         bail!("--top 0: asks for no edges; give a positive K, or leave --top out for every pair");
     }
-    let (saved, members) = read_method(&options.translator, registry, options.context.as_deref())?;
+    let overrides = [("context", options.context.as_deref()), ("cell", options.base.as_deref())];
+    let (saved, members) = read_method(&options.translator, registry, &overrides)?;
+    let virtual_member = members.iter().find(|m| !matches!(m.probe.params.str("cell"), Ok("mean")));
+    if let (Some(_), Some(m)) = (&options.groupby, virtual_member) {
+        bail!(
+            "--groupby: {} of {} starts from a virtual cell, the same for every group; add --base mean",
+            m.probe.plugin,
+            m.method
+        );
+    }
     let manifest = &saved.manifest;
     let backbone = manifest.backbone.plugin.resolve(
         registry,
@@ -78,6 +94,10 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     )?;
     let (genes, expression) = read_expression_file(&options.expression, options.gene_column.as_deref())?;
     let tfs = candidates::match_tfs(&options.tfs, &genes)?;
+    let groups = match &options.groupby {
+        Some(column) => Some(groups(&options.expression, column, &expression)?),
+        None => None,
+    };
     let dataset = Dataset {
         name: dataset_name(&options.expression),
         network: "none".into(),
@@ -130,11 +150,65 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         );
     }
 
+    let known: Vec<bool> = (0..dataset.genes.len()).map(known).collect();
+    let other_checkpoint = other_checkpoint.then_some(found_sha);
+    let inference = Inference {
+        options,
+        manifest,
+        members: &members,
+        tfs: &tfs,
+        candidates: &candidates,
+        known,
+        checkpoint: &checkpoint,
+        other_checkpoint,
+    };
+    let headline = match groups {
+        None => {
+            let logits = score(&mut session, registry, &members, &dataset, &candidates.pairs)?;
+            let base = base_description(&members, "the dataset's");
+            output::write(staged.path(), &inference, &dataset, &base, &logits, &session.timings)?
+        }
+        Some(groups) => {
+            let mut index = String::from("group\tcells\tfolder\n");
+            let mut headlines = Vec::new();
+            for (group, cells) in &groups {
+                let subset = Dataset {
+                    name: format!("{} / {group}", dataset.name),
+                    expression: dataset.expression.as_ref().map(|e| select_cells(e, cells)),
+                    ..dataset.clone()
+                };
+                let logits = score(&mut session, registry, &members, &subset, &candidates.pairs)?;
+                let folder = format!("groups/{}", folder_name(group));
+                std::fs::create_dir_all(staged.path().join(&folder))?;
+                let base = base_description(&members, &format!("group `{group}`'s ({} cells)", cells.len()));
+                let headline =
+                    output::write(&staged.path().join(&folder), &inference, &subset, &base, &logits, &session.timings)?;
+                headlines.push(format!("{group} ({} cells): {headline}", cells.len()));
+                index.push_str(&format!("{group}\t{}\t{folder}\n", cells.len()));
+            }
+            std::fs::write(staged.path().join("groups.tsv"), index)?;
+            headlines.join("\n")
+        }
+    };
+    let folder = staged.target().to_path_buf();
+    staged.publish()?;
+    Ok(Inferred { folder, pairs: candidates.pairs.len(), headline })
+}
+
+/// The logit of each pair: the member's translator on its probe's features, an ensemble's the
+/// mean of its members', as in the run that saved it.
+fn score(
+    session: &mut Session<'_>,
+    registry: &Registry,
+    members: &[Member],
+    dataset: &Dataset,
+    pairs: &[ugrn_sdk::Pair],
+) -> anyhow::Result<Vec<f32>> {
     let mut member_logits = Vec::new();
-    for member in &members {
+    for member in members {
         let timed_as = format!("infer / {}", member.method);
         let features = session
-            .features(&timed_as, &member.probe, &dataset, &candidates.pairs)
+            .features(&timed_as, &member.probe, dataset, pairs)
             .with_context(|| format!("{}: features of {}", member.method, member.probe.plugin))?;
         session.check_stopped()?;
         if features.columns != member.columns {
@@ -150,37 +224,67 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         let logits = translator
             .predict(&member.translator.params, &member.state, &features)
             .with_context(|| format!("{}: {} predicting", member.method, member.translator.plugin))?;
-        if logits.len() != candidates.pairs.len() {
+        if logits.len() != pairs.len() {
             bail!(
                 "{}: {} returned {} scores for {} pairs",
                 member.method,
                 member.translator.plugin,
                 logits.len(),
-                candidates.pairs.len()
+                pairs.len()
             );
         }
         member_logits.push(logits);
     }
-    // An ensemble's logit is the mean of its members', as in the run that saved it.
-    let logits: Vec<f32> = (0..candidates.pairs.len())
-        .map(|i| member_logits.iter().map(|l| l[i]).sum::<f32>() / member_logits.len() as f32)
-        .collect();
+    Ok((0..pairs.len()).map(|i| member_logits.iter().map(|l| l[i]).sum::<f32>() / member_logits.len() as f32).collect())
+}
 
-    let inference = Inference {
-        options,
-        manifest,
-        members: &members,
-        dataset: &dataset,
-        tfs: &tfs,
-        candidates: &candidates,
-        known: (0..dataset.genes.len()).map(known).collect(),
-        checkpoint: &checkpoint,
-        other_checkpoint: other_checkpoint.then_some(found_sha),
-    };
-    let headline = output::write(staged.path(), &inference, &logits, &session.timings)?;
-    let folder = staged.target().to_path_buf();
-    staged.publish()?;
-    Ok(Inferred { folder, pairs: candidates.pairs.len(), headline })
+/// The summary's line on which cells the probes changed the source in.
+fn base_description(members: &[Member], whose: &str) -> String {
+    let parts: Vec<String> = members
+        .iter()
+        .map(|m| {
+            let what = match (m.probe.params.str("cell"), m.probe.params.f64("background")) {
+                (Ok("mean"), _) => format!("{whose} real mean cell"),
+                (Ok(_), Ok(b)) => format!("virtual cells, every gene at {b} (the paper's)"),
+                _ => "no cell (the features do not depend on the cells)".to_string(),
+            };
+            format!("{} ({}): {what}", m.method, m.probe.plugin)
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// The expression of `cells` only.
+fn select_cells(expression: &Expression, cells: &[usize]) -> Expression {
+    let genes = expression.values.rows;
+    let mut values = Matrix::zeros(genes, cells.len());
+    for g in 0..genes {
+        for (k, &c) in cells.iter().enumerate() {
+            values.set(g, k, expression.values.get(g, c));
+        }
+    }
+    Expression { cell_names: cells.iter().map(|&c| expression.cell_names[c].clone()).collect(), values }
+}
+
+/// The cells of each value of the `.h5ad` obs column `column`, values sorted.
+fn groups(path: &Path, column: &str, expression: &Expression) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5ad")) {
+        bail!("--groupby {column}: groups are read from an .h5ad's obs, not {}", path.display());
+    }
+    let values = read_obs_column(path, column)?;
+    if values.len() != expression.cell_names.len() {
+        bail!(
+            "{}: obs column `{column}` has {} values for {} cells",
+            path.display(),
+            values.len(),
+            expression.cell_names.len()
+        );
+    }
+    let mut groups: BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    for (cell, value) in values.into_iter().enumerate() {
+        groups.entry(value).or_default().push(cell);
+    }
+    Ok(groups)
 }
 
 /// The expression file's name without its extensions (`BL--ExpressionData.csv.gz` →
@@ -199,7 +303,6 @@ struct Inference<'a> {
     options: &'a InferOptions,
     manifest: &'a Manifest,
     members: &'a [Member],
-    dataset: &'a Dataset,
     tfs: &'a candidates::MatchedTfs,
     candidates: &'a candidates::Candidates,
     /// Per gene: in the model's vocabulary.
@@ -211,11 +314,15 @@ struct Inference<'a> {
 
 /// The saved method and its translated members (itself, or an ensemble's members), each with
 /// its plugins found at the saved versions.
-fn read_method(dir: &Path, registry: &Registry, context: Option<&str>) -> anyhow::Result<(SavedMethod, Vec<Member>)> {
+fn read_method(
+    dir: &Path,
+    registry: &Registry,
+    overrides: &[(&str, Option<&str>)],
+) -> anyhow::Result<(SavedMethod, Vec<Member>)> {
     let saved = SavedMethod::read(dir)?;
     let mut members = Vec::new();
     match &saved.manifest.method_kind {
-        SavedKind::Translated { .. } => members.push(member(dir, &saved, registry, context)?),
+        SavedKind::Translated { .. } => members.push(member(dir, &saved, registry, overrides)?),
         SavedKind::Ensemble { .. } => {
             for member_dir in saved.member_dirs(dir) {
                 let m = SavedMethod::read(&member_dir)
@@ -226,28 +333,36 @@ fn read_method(dir: &Path, registry: &Registry, context: Option<&str>) -> anyhow
                 if matches!(m.manifest.method_kind, SavedKind::Ensemble { .. }) {
                     bail!("{}: an ensemble of ensembles is not supported", member_dir.display());
                 }
-                members.push(member(&member_dir, &m, registry, context)?);
+                members.push(member(&member_dir, &m, registry, overrides)?);
             }
         }
     }
     Ok((saved, members))
 }
 
-fn member(dir: &Path, saved: &SavedMethod, registry: &Registry, context: Option<&str>) -> anyhow::Result<Member> {
+/// `overrides` are (probe parameter, value) pairs from the command line, `None` where not given.
+fn member(
+    dir: &Path,
+    saved: &SavedMethod,
+    registry: &Registry,
+    overrides: &[(&str, Option<&str>)],
+) -> anyhow::Result<Member> {
     let SavedKind::Translated { probe, translator, columns, .. } = &saved.manifest.method_kind else {
         bail!("{}: not a translated method", dir.display());
     };
     let role = |what: &str| format!("{}: {what}", dir.display());
     let mut probe = probe.resolve(registry, PluginKind::Probe, &role("probe"))?;
-    if let Some(context) = context {
+    for &(key, value) in overrides {
+        let Some(value) = value else { continue };
+        let flag = if key == "cell" { "--base" } else { "--context" };
         let specs = &registry.require(&probe.plugin, PluginKind::Probe)?.info.params;
-        if !specs.iter().any(|s| s.name == "context") {
-            bail!("--context {context}: {} has no `context` parameter", probe.plugin);
+        if !specs.iter().any(|s| s.name == key) {
+            bail!("{flag} {value}: {} (method {}) has no `{key}` parameter", probe.plugin, saved.manifest.method);
         }
-        let mut given: std::collections::BTreeMap<String, ParamValue> =
+        let mut given: BTreeMap<String, ParamValue> =
             probe.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        given.insert("context".into(), ParamValue::Str(context.to_string()));
-        probe.params = Params::resolve(specs, given).with_context(|| format!("--context {context}"))?;
+        given.insert(key.into(), ParamValue::Str(value.to_string()));
+        probe.params = Params::resolve(specs, given).with_context(|| format!("{flag} {value}"))?;
     }
     let translator = translator.resolve(registry, PluginKind::Translator, &role("translator"))?;
     let state = saved.state.clone().unwrap_or_default();

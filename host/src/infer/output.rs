@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::Inference;
+use crate::data::Dataset;
 use crate::grn_h5ad::{GrnEdge, write_grn_h5ad};
 use crate::translators::SavedKind;
 
@@ -20,10 +21,12 @@ fn sigmoid(logit: f32) -> f64 {
 pub(super) fn write(
     dir: &Path,
     inference: &Inference<'_>,
+    dataset: &Dataset,
+    base: &str,
     logits: &[f32],
     timings: &[(String, f64)],
 ) -> anyhow::Result<String> {
-    let genes = &inference.dataset.genes;
+    let genes = &dataset.genes;
     let pairs = &inference.candidates.pairs;
     // Best first; equal logits in gene-name order, so the file does not depend on pair order.
     let mut order: Vec<usize> = (0..pairs.len()).collect();
@@ -67,15 +70,21 @@ pub(super) fn write(
     )
     .map_err(|e| anyhow::anyhow!("plotting the score distribution: {e}"))?;
 
-    let summary = summary(inference, logits, order, timings);
+    let summary = summary(inference, dataset, base, logits, order, timings);
     let headline = summary.lines().skip(2).take_while(|l| !l.starts_with("## ")).collect::<Vec<_>>().join("\n");
     std::fs::write(dir.join("summary.md"), summary)?;
     Ok(headline.trim().to_string())
 }
 
-fn summary(inference: &Inference<'_>, logits: &[f32], order: &[usize], timings: &[(String, f64)]) -> String {
-    let Inference { options, manifest, members, dataset, tfs, candidates, known, checkpoint, other_checkpoint } =
-        inference;
+fn summary(
+    inference: &Inference<'_>,
+    dataset: &Dataset,
+    base: &str,
+    logits: &[f32],
+    order: &[usize],
+    timings: &[(String, f64)],
+) -> String {
+    let Inference { options, manifest, members, tfs, candidates, known, checkpoint, other_checkpoint } = inference;
     let known_genes = known.iter().filter(|&&k| k).count();
     let genes = &dataset.genes;
     let pairs = &candidates.pairs;
@@ -132,11 +141,7 @@ fn summary(inference: &Inference<'_>, logits: &[f32], order: &[usize], timings: 
             );
         }
     }
-    let _ = writeln!(
-        md,
-        "- cells the model was asked about: the saved probes' own (virtual cells for VVP and GDT, the \
-         paper's), not this dataset's mean cell\n"
-    );
+    let _ = writeln!(md, "- cells the source was changed in: {base}\n");
 
     let _ = writeln!(md, "## Top edges\n");
     let _ = writeln!(md, "| rank | TF | target | score | logit |\n|---:|---|---|---:|---:|");

@@ -5,7 +5,7 @@
 //! q·k scores of one layer are rank-normalised per head, first along each row, then along each
 //! column, and averaged over heads; the feature of pair (i, j) is that map at row j (the target's
 //! query), column i (the source's key), as the tutorial reads a transcription factor's column.
-use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant, value_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, Variant};
 use ugrn_sdk::{
     AttentionMaps, Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe,
     ProbeRequest, Progress, Result,
@@ -78,13 +78,8 @@ impl Probe for Attn {
                           then column and averaged over heads (scGPT's attention-GRN tutorial)"
                 .into(),
             params: vec![
-                ParamSpec::choice(
-                    "cell",
-                    &["mean", "virtual"],
-                    "mean",
-                    "the cell whose attention is read: `mean` = the dataset's real mean cell (needs an \
-                     expression matrix; the tutorial reads real cells), `virtual` = every gene at `background`",
-                ),
+                // The tutorial reads real cells.
+                CellChoice::param_spec("mean"),
                 ParamSpec::float(
                     "background",
                     1.0,
@@ -101,7 +96,7 @@ impl Probe for Attn {
     }
 
     fn needs_expression(&self, params: &Params) -> bool {
-        !matches!(params.str("cell"), Ok("virtual"))
+        CellChoice::needs_expression(params)
     }
 
     fn features(
@@ -112,17 +107,10 @@ impl Probe for Attn {
     ) -> Result<Features> {
         let params = request.params;
         let layer = layer_index(params, oracle.info().layers)?;
+        let cell = CellChoice::from_params(params)?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
-        let mean;
-        let base = match params.str("cell")? {
-            "mean" => {
-                mean = plan.mean_cell(&request.dataset, oracle)?;
-                BaseCell::PerGene(&mean)
-            }
-            "virtual" => BaseCell::Virtual(value_param(params, "background")?),
-            other => return Err(Error::param("cell", format!("{other:?} is not one of mean, virtual"))),
-        };
-        plan.run(vec!["attn".into()], &base, &[Variant::Unchanged], progress, |cells| {
+        let base = cell.values(&plan, &request.dataset, oracle)?;
+        plan.run(vec!["attn".into()], &base.base(), &[Variant::Unchanged], progress, |cells| {
             let mut normalized = Vec::with_capacity(cells.batches().len());
             for batch in cells.batches() {
                 let maps = oracle.attention_scores(batch, layer)?;

@@ -3,7 +3,7 @@
 //! Feature t of pair (i, j) is `∂readout_j / ∂value_i` at the virtual cell with i at
 //! `baselines[t]` and every other context gene at `background`: the local slope of j's response
 //! to i along a trajectory of source levels. Derivatives are the oracle's exact ones.
-use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant, value_list_param, value_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, Variant, value_list_param};
 use ugrn_sdk::{
     Features, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -38,13 +38,14 @@ impl Probe for Gdt {
                     &DEFAULT_BASELINES,
                     "source values the derivative is taken at; one feature `gdt_b<value>` each, in this order",
                 ),
+                CellChoice::param_spec("virtual"),
                 ProbeContext::param_spec(ProbeContext::Dataset),
             ],
         }
     }
 
-    fn needs_expression(&self, _: &Params) -> bool {
-        false
+    fn needs_expression(&self, params: &Params) -> bool {
+        CellChoice::needs_expression(params)
     }
 
     fn features(
@@ -54,11 +55,12 @@ impl Probe for Gdt {
         progress: &dyn Progress,
     ) -> Result<Features> {
         let params = request.params;
-        let background = value_param(params, "background")?;
+        let cell = CellChoice::from_params(params)?;
         let baselines = value_list_param(params, "baselines")?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let base = cell.values(&plan, &request.dataset, oracle)?;
         let columns = baselines.iter().map(|b| format!("gdt_b{b}")).collect();
         let variants: Vec<Variant> = baselines.iter().map(|&b| Variant::Set(b)).collect();
-        plan.run(columns, &BaseCell::Virtual(background), &variants, progress, |cells| cells.derivative(oracle))
+        plan.run(columns, &base.base(), &variants, progress, |cells| cells.derivative(oracle))
     }
 }

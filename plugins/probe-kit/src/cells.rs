@@ -1,6 +1,9 @@
 //! The cells of one chunk: what a cell starts from, what it does to its source, and where each
 //! pair's values are read back.
-use ugrn_sdk::{CellBatch, Error, Matrix, ModelOracle, Result, TokenId};
+use ugrn_sdk::{CellBatch, DatasetView, Error, Matrix, ModelOracle, ParamSpec, Params, Result, TokenId};
+
+use crate::params::value_param;
+use crate::plan::CellPlan;
 
 /// The input values of a cell before its source is changed.
 #[derive(Debug, Clone, Copy)]
@@ -10,6 +13,67 @@ pub enum BaseCell<'a> {
     /// One value per context gene, in [`CellPlan::context_tokens`](crate::CellPlan::context_tokens) order (e.g.
     /// [`CellPlan::mean_cell`](crate::CellPlan::mean_cell)); a `pair` cell takes the values of its two genes.
     PerGene(&'a [f32]),
+}
+
+/// A probe's `cell` parameter: start from a virtual cell (every gene at the `background`
+/// parameter, the paper's) or from the dataset's real mean cell, so that the features reflect
+/// the user's cells. Read before the plan, so that bad parameters are named before genes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CellChoice {
+    Virtual(f32),
+    Mean,
+}
+
+/// The values of the chosen base cell, owned for the length of a probe's run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseValues {
+    Virtual(f32),
+    PerGene(Vec<f32>),
+}
+
+impl BaseValues {
+    pub fn base(&self) -> BaseCell<'_> {
+        match self {
+            BaseValues::Virtual(v) => BaseCell::Virtual(*v),
+            BaseValues::PerGene(values) => BaseCell::PerGene(values),
+        }
+    }
+}
+
+impl CellChoice {
+    /// The `cell` parameter, defaulting to `default` (`virtual` or `mean`).
+    pub fn param_spec(default: &str) -> ParamSpec {
+        ParamSpec::choice(
+            "cell",
+            &["virtual", "mean"],
+            default,
+            "the cell the source is changed in: `virtual` = every gene at `background` (the paper's \
+             virtual cells), `mean` = the dataset's real mean cell, prepared as the backbone expects \
+             (needs an expression matrix)",
+        )
+    }
+
+    /// Whether `params` ask for the dataset's mean cell.
+    pub fn needs_expression(params: &Params) -> bool {
+        matches!(params.str("cell"), Ok("mean"))
+    }
+
+    /// The choice of `params` (`cell`, and `background` for a virtual cell).
+    pub fn from_params(params: &Params) -> Result<CellChoice> {
+        match params.str("cell")? {
+            "virtual" => Ok(CellChoice::Virtual(value_param(params, "background")?)),
+            "mean" => Ok(CellChoice::Mean),
+            other => Err(Error::param("cell", format!("{other:?} is not one of virtual, mean"))),
+        }
+    }
+
+    /// The base cell's values over `plan`'s genes; the mean cell is computed here, once.
+    pub fn values(self, plan: &CellPlan, dataset: &DatasetView<'_>, oracle: &dyn ModelOracle) -> Result<BaseValues> {
+        match self {
+            CellChoice::Virtual(v) => Ok(BaseValues::Virtual(v)),
+            CellChoice::Mean => Ok(BaseValues::PerGene(plan.mean_cell(dataset, oracle)?)),
+        }
+    }
 }
 
 /// What one cell does to its source gene.

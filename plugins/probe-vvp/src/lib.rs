@@ -4,7 +4,7 @@
 //! readout_j(virtual cell with every gene at background)`, every other context gene at
 //! `background`: the response of j along a curve of source values, measured from one shared
 //! reference so that all pairs and datasets sit in the same coordinates.
-use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant, value_list_param, value_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, Variant, value_list_param};
 use ugrn_sdk::{
     Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -39,13 +39,14 @@ impl Probe for Vvp {
                     &DEFAULT_TARGETS,
                     "v_p, values the source is set to; one feature `vvp_v<value>` each, in this order",
                 ),
+                CellChoice::param_spec("virtual"),
                 ProbeContext::param_spec(ProbeContext::Dataset),
             ],
         }
     }
 
-    fn needs_expression(&self, _: &Params) -> bool {
-        false
+    fn needs_expression(&self, params: &Params) -> bool {
+        CellChoice::needs_expression(params)
     }
 
     fn features(
@@ -55,15 +56,16 @@ impl Probe for Vvp {
         progress: &dyn Progress,
     ) -> Result<Features> {
         let params = request.params;
-        let background = value_param(params, "background")?;
+        let cell = CellChoice::from_params(params)?;
         let targets = value_list_param(params, "targets")?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
+        let base = cell.values(&plan, &request.dataset, oracle)?;
         let columns = targets.iter().map(|v| format!("vvp_v{v}")).collect();
         // The reference cell is the last variant.
         let mut variants: Vec<Variant> = targets.iter().map(|&v| Variant::Set(v)).collect();
         variants.push(Variant::Unchanged);
         let m = targets.len();
-        plan.run(columns, &BaseCell::Virtual(background), &variants, progress, |cells| {
+        plan.run(columns, &base.base(), &variants, progress, |cells| {
             let r = cells.readout(oracle)?;
             let mut out = Matrix::zeros(r.rows, m);
             for row in 0..r.rows {

@@ -21,3 +21,11 @@ ad.AnnData(X=sp.csr_matrix(X.astype(np.float64)), obs=obs,
 var = pd.DataFrame({"feature_name": pd.Categorical(symbols)},
                    index=["ENSG01", "ENSG02", "ENSG03", "ENSG04"])
 ad.AnnData(X=sp.csc_matrix(X), obs=obs, var=var).write_h5ad("csc_feature_name.h5ad")
+# Two cell types with different expression, for `ugrn infer --groupby cell_type`.
+Xg = np.array([[1.0, 6.0, 0.0, 2.0],
+               [2.0, 8.0, 1.0, 0.0],
+               [0.0, 0.5, 7.0, 5.0],
+               [1.0, 0.0, 9.0, 3.0]], dtype=np.float32)
+obs_g = pd.DataFrame({"cell_type": pd.Categorical(["B", "B", "T", "T"])},
+                     index=["b1", "b2", "t1", "t2"])
+ad.AnnData(X=Xg, obs=obs_g, var=pd.DataFrame(index=symbols)).write_h5ad("grouped.h5ad")

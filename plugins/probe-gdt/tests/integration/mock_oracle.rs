@@ -73,3 +73,36 @@ fn bad_baselines_are_named() {
     let err = params(&Gdt, &[("baselines", text("all"))]).unwrap_err();
     assert_eq!(err.to_string(), "parameter `baselines`: expected list of numbers, got \"all\"");
 }
+
+/// G0..G3 and X (outside the vocabulary) over two cells; the mock prepares 2 × the mean, so the
+/// mean cell over G0..G3 is [4, 2, 10, 0] (sum 16).
+fn expression() -> (Vec<String>, ugrn_sdk::Expression) {
+    let mut g = genes(4);
+    g.push("X".into());
+    let values = vec![1.0, 3.0, 0.0, 2.0, 5.0, 5.0, 0.0, 0.0, 9.0, 9.0];
+    let values = ugrn_sdk::Matrix::new(5, 2, values).unwrap();
+    (g, ugrn_sdk::Expression { cell_names: vec!["c1".into(), "c2".into()], values })
+}
+
+#[test]
+fn mean_cell_takes_the_slope_in_the_datasets_own_state() {
+    let (g, x) = expression();
+    let mean = [4.0, 2.0, 10.0, 0.0];
+    let pairs = [pair(2, 1), pair(0, 3)];
+    let p = params(&Gdt, &[("baselines", floats(&[0.0, 5.0])), ("cell", text("mean"))]).unwrap();
+    assert!(Gdt.needs_expression(&p));
+    let f = Gdt.features(&request(&p, &g, Some(&x), &pairs), &Mock::new(), &NoProgress).unwrap();
+    // By hand for (G2 → G1) at 5: the others sum to 16 − 10, so w(1, 2) + 0.02·(6 + 5) = −0.08.
+    assert_close(f.values.get(0, 1), -0.08);
+    for (row, p) in pairs.iter().enumerate() {
+        let others: f64 = 16.0 - mean[p.source];
+        for (t, v) in [0.0, 5.0].into_iter().enumerate() {
+            let slope = w(p.target as u32, p.source as u32) + 2.0 * ALPHA * (others + v);
+            assert_close(f.values.get(row, t), slope);
+        }
+    }
+    // The default is the paper's virtual cell, which needs no expression.
+    assert!(!Gdt.needs_expression(&params(&Gdt, &[]).unwrap()));
+    let none = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap_err();
+    assert!(none.to_string().contains("has no expression matrix"), "{none}");
+}

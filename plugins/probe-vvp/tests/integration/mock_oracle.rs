@@ -135,3 +135,26 @@ fn dataset_context_longer_than_the_model_takes_is_refused() {
          model takes; use context = \"pair\""
     );
 }
+
+#[test]
+fn mean_cell_measures_the_response_from_the_datasets_own_state() {
+    // G0..G2 over two cells; the mock prepares 2 × the mean: the mean cell is [2, 6, 4] (sum 12).
+    let g = genes(3);
+    let values = ugrn_sdk::Matrix::new(3, 2, vec![1.0, 1.0, 2.0, 4.0, 3.0, 1.0]).unwrap();
+    let x = ugrn_sdk::Expression { cell_names: vec!["c1".into(), "c2".into()], values };
+    let mean = [2.0, 6.0, 4.0];
+    let pairs = [pair(1, 0), pair(2, 1)];
+    let p = params(&Vvp, &[("targets", floats(&[0.0, 10.0])), ("cell", text("mean"))]).unwrap();
+    assert!(Vvp.needs_expression(&p));
+    let f = Vvp.features(&request(&p, &g, Some(&x), &pairs), &Mock::new(), &NoProgress).unwrap();
+    // Source i set to v in the mean cell, minus the mean cell: w(j, i)·(v − m_i) + ALPHA·((12 − m_i + v)² − 12²).
+    // By hand for (G1 → G0) at 10: w(0, 1) = −0.2, so −0.2·4 + 0.01·(16² − 12²) = 0.32.
+    assert_close(f.values.get(0, 1), 0.32);
+    for (row, p) in pairs.iter().enumerate() {
+        let mi = mean[p.source];
+        for (m, v) in [0.0, 10.0].into_iter().enumerate() {
+            let response = w(p.target as u32, p.source as u32) * (v - mi) + ALPHA * ((12.0 - mi + v).powi(2) - 144.0);
+            assert_close(f.values.get(row, m), response);
+        }
+    }
+}
