@@ -322,3 +322,21 @@ translator = {{ plugin = "translator-mlp", epochs = 5 }}
     assert!(pairs["positives"].as_u64().unwrap() > 0, "{pairs}");
     assert_eq!(pairs["positives"], pairs["negatives"], "{pairs}");
 }
+
+/// A test set without labels gives no evaluated cell: the run writes its report (the reasons
+/// are in it) and exits non-zero, so a pipeline sees the failure.
+#[test]
+fn a_run_in_which_no_cell_is_evaluated_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let text = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", false).replace("edges = \"toyB_edges.csv\"\n", "");
+    let file = dir.path().join("wf.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let args = ["ugrn", "--quiet", "run", file.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    let cli = <ugrn::cli::Cli as clap::Parser>::parse_from(args);
+    let code = ugrn::cli::run(cli).expect("the run itself completes");
+    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("0 positive and 0 negative pairs"), "{md}");
+}
