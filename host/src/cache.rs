@@ -138,6 +138,10 @@ impl FeatureCache {
         FeatureCache { dir: dir.into() }
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path(&self, key: &CacheKey) -> PathBuf {
         self.dir.join(format!("{}.features.json", key.digest()))
     }

@@ -72,11 +72,25 @@ pub struct StagedFolder {
     force: bool,
 }
 
+/// The file that marks a folder as ugrn's output, the only kind `--force` may replace.
+pub const MARKER: &str = ".ugrn-output";
+
 impl StagedFolder {
-    /// Creates the staging folder; refuses an existing `folder` unless forced.
+    /// Creates the staging folder; refuses an existing `folder` unless forced, and even then
+    /// unless it is a folder ugrn wrote (it holds [`MARKER`]): `--force` never removes a user's
+    /// folder or file.
     pub fn begin(folder: &Path, force: bool) -> anyhow::Result<StagedFolder> {
-        if folder.exists() && !force {
-            bail!("{} already exists: pass --force to replace it, or --output NEW_FOLDER", folder.display());
+        if folder.exists() || folder.is_symlink() {
+            if !force {
+                bail!("{} already exists: pass --force to replace it, or --output NEW_FOLDER", folder.display());
+            }
+            if !folder.join(MARKER).is_file() || folder.is_symlink() {
+                bail!(
+                    "{} exists and is not a folder ugrn wrote (no {MARKER} in it): --force replaces only \
+                     ugrn's own output; choose another --output",
+                    folder.display()
+                );
+            }
         }
         let parent = match folder.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -87,6 +101,8 @@ impl StagedFolder {
             .prefix(".ugrn-report-")
             .tempdir_in(&parent)
             .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
+        std::fs::write(staging.path().join(MARKER), "written by ugrn; `--force` may replace this folder\n")
+            .with_context(|| format!("writing in {}", staging.path().display()))?;
         Ok(StagedFolder { folder: folder.to_path_buf(), staging, force })
     }
 
@@ -297,4 +313,51 @@ fn write_ranked_edges(dir: &Path, method: &str, row: &Row, scores: &[f32]) -> an
     }
     std::fs::write(dir.join("rankedEdges.csv"), out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(folder: &Path, file: &str, force: bool) -> anyhow::Result<()> {
+        let staged = StagedFolder::begin(folder, force)?;
+        std::fs::write(staged.path().join(file), "x")?;
+        staged.publish()
+    }
+
+    #[test]
+    fn force_replaces_only_a_folder_ugrn_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write(&out, "a", false).unwrap();
+        assert!(out.join(MARKER).is_file() && out.join("a").is_file());
+        let e = write(&out, "b", false).unwrap_err().to_string();
+        assert_eq!(e, format!("{} already exists: pass --force to replace it, or --output NEW_FOLDER", out.display()));
+        write(&out, "b", true).unwrap();
+        assert!(out.join("b").is_file() && !out.join("a").exists());
+
+        // A user's folder or file is never replaced, forced or not.
+        let mine = dir.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("keep"), "data").unwrap();
+        let afile = dir.path().join("afile");
+        std::fs::write(&afile, "data").unwrap();
+        for target in [&mine, &afile] {
+            let e = write(target, "b", true).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "{} exists and is not a folder ugrn wrote (no {MARKER} in it): --force replaces only \
+                     ugrn's own output; choose another --output",
+                    target.display()
+                )
+            );
+        }
+        assert_eq!(std::fs::read_to_string(mine.join("keep")).unwrap(), "data");
+        assert_eq!(std::fs::read_to_string(&afile).unwrap(), "data");
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        left.sort();
+        assert_eq!(left, ["afile", "mine", "out"], "no staging folder left");
+    }
 }

@@ -118,6 +118,14 @@ impl<'a> Session<'a> {
         if features.values.rows != pairs.len() {
             bail!("{probe_name} returned {} rows for {} pairs", features.values.rows, pairs.len());
         }
+        let non_finite = features.values.data.iter().filter(|v| !v.is_finite()).count();
+        if non_finite > 0 {
+            bail!(
+                "{probe_name} gave {non_finite} non-finite feature values (NaN or infinite) on {}; \
+                 the checkpoint's weights or the probe's parameters are broken, nothing was cached",
+                dataset.name
+            );
+        }
         let secs = start.elapsed().as_secs_f64();
         self.timings.push((format!("{timed_as}: features {}", dataset.name), secs));
         self.note(format!(
@@ -127,7 +135,9 @@ impl<'a> Session<'a> {
             pairs.len() as f64 / secs.max(1e-9)
         ));
         if let Err(e) = self.cache.put(&key, &features) {
-            self.note(format!("could not write the feature cache: {e}"));
+            let line = format!("could not write the feature cache {}: {e}", self.cache.dir().display());
+            tracing::warn!("{line}");
+            self.log.push(format!("warning: {line}"));
         }
         Ok(features)
     }

@@ -139,6 +139,20 @@ pub fn folder_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 
+/// Why `name` cannot be one folder's name as written, if it cannot: it must be a single path
+/// component that stays where it is put (no separators, not `.` or `..`, not empty).
+pub fn check_folder_name(name: &str) -> Result<(), &'static str> {
+    if name.trim().is_empty() {
+        Err("is empty")
+    } else if name == "." || name == ".." {
+        Err("leaves its folder")
+    } else if name.contains(['/', '\\']) || std::path::Path::new(name).is_absolute() {
+        Err("is not one folder name (it holds a path separator)")
+    } else {
+        Ok(())
+    }
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }

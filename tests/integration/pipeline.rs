@@ -340,3 +340,35 @@ fn a_run_in_which_no_cell_is_evaluated_exits_non_zero() {
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(md.contains("0 positive and 0 negative pairs"), "{md}");
 }
+
+/// NaN weights give NaN features: each cell fails naming the probe, and nothing is cached (a
+/// cached NaN would be refused on every later run).
+#[test]
+fn non_finite_features_fail_their_cells_and_are_never_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let model = dir.path().join("nan-model");
+    std::fs::create_dir(&model).unwrap();
+    for file in ["vocab.json", "args.json"] {
+        std::fs::copy(scgpt_fixture().join(file), model.join(file)).unwrap();
+    }
+    // safetensors: an 8-byte header length, the JSON header, then the tensors' bytes; all-ones
+    // bytes are NaN in every float type.
+    let mut weights = std::fs::read(scgpt_fixture().join("model.safetensors")).unwrap();
+    let header = u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
+    weights[8 + header..].fill(0xFF);
+    std::fs::write(model.join("model.safetensors"), weights).unwrap();
+
+    let report = run_workflow(dir.path(), &workflow("backbone-scgpt", &model, "[8]", false), "out", false).unwrap();
+    assert_eq!(report.evaluated_cells(), 0, "{:?}", report.table);
+    for probe in ["probe-emb", "probe-vvp", "probe-gdt"] {
+        let line = format!("{probe} gave ");
+        assert!(
+            report.footnotes.iter().any(|f| f.contains(&line) && f.contains("non-finite feature values")),
+            "{probe}: {:#?}",
+            report.footnotes
+        );
+    }
+    let cached = std::fs::read_dir(dir.path().join("cache")).map_or(0, |d| d.count());
+    assert_eq!(cached, 0, "nothing cached");
+}

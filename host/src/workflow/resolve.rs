@@ -11,6 +11,7 @@ use super::{
 };
 use crate::data::{BEELINE_DATASETS, BEELINE_NETWORKS, UserDatasetSpec};
 use crate::plugin::Registry;
+use crate::translators::folder_name;
 
 /// A plugin with its parameters resolved against the ones it declares.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +154,9 @@ impl Checker<'_> {
         if !["f32", "f64", "bf16", "f16"].contains(&run.dtype.as_str()) {
             self.problem("run.dtype", format!("{:?} is not f32, f64, bf16 or f16", run.dtype));
         }
+        if let Err(reason) = crate::translators::check_folder_name(&run.name) {
+            self.problem("run.name", format!("{:?} {reason}: it names the folder runs/<name>", run.name));
+        }
         if run.memory_budget_mb == 0 {
             self.problem("run.memory_budget_mb", "must be positive");
         }
@@ -246,8 +250,20 @@ impl Checker<'_> {
         let mut resolved: Vec<(String, MethodKind)> = Vec::new();
         for (i, m) in methods.iter().enumerate() {
             let key = format!("method[{i}] ({})", m.name);
-            if resolved.iter().any(|(n, _)| n == &m.name) {
+            if methods[..i].iter().any(|o| o.name == m.name) {
                 self.problem(&key, "duplicate method name");
+            } else if m.name.trim().is_empty() {
+                self.problem(&key, "empty method name");
+            } else if let Some(other) =
+                methods[..i].iter().map(|o| &o.name).find(|n| folder_name(n) == folder_name(&m.name))
+            {
+                self.problem(
+                    &key,
+                    format!(
+                        "its report folder `{}` would be the same as method {other:?}'s: rename one",
+                        folder_name(&m.name)
+                    ),
+                );
             }
             if let Some(kind) = self.resolve_method(&key, m, methods) {
                 resolved.push((m.name.clone(), kind));
@@ -392,5 +408,42 @@ probe = { plugin = "probe-x" }
             problems.0[12].reason,
             "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`"
         );
+    }
+
+    /// The problems of `key` in a workflow with this `[run]` body and these method names.
+    fn problems_of(run: &str, methods: &[&str], key: &str) -> Vec<String> {
+        let mut text =
+            format!("[run]\n{run}\n[backbone]\nplugin = \"b\"\n[data]\ntrain = [\"hESC\"]\ntest = [\"mDC\"]\n");
+        for m in methods {
+            text.push_str(&format!("[[method]]\nname = {m:?}\nprobe = {{ plugin = \"p\" }}\nscore = \"feature\"\n"));
+        }
+        let workflow = Workflow::parse(&text, "wf.toml").unwrap();
+        let problems = ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default()).unwrap_err();
+        problems.0.iter().filter(|p| p.key == key).map(|p| format!("{}: {}", p.key, p.reason)).collect()
+    }
+
+    #[test]
+    fn a_run_name_is_one_folder_name() {
+        for (name, reason) in [
+            ("", "is empty"),
+            ("..", "leaves its folder"),
+            ("../wf", "is not one folder name (it holds a path separator)"),
+            ("/abs", "is not one folder name (it holds a path separator)"),
+        ] {
+            assert_eq!(
+                problems_of(&format!("name = {name:?}"), &["M"], "run.name"),
+                [format!("run.name: {name:?} {reason}: it names the folder runs/<name>")]
+            );
+        }
+        assert!(problems_of("name = \"my-run 2\"", &["M"], "run.name").is_empty());
+    }
+
+    #[test]
+    fn method_names_are_not_empty_and_their_folders_do_not_collide() {
+        assert_eq!(
+            problems_of("", &["E/b", "E_b"], "method[1] (E_b)"),
+            ["method[1] (E_b): its report folder `E_b` would be the same as method \"E/b\"'s: rename one"]
+        );
+        assert_eq!(problems_of("", &[" "], "method[0] ( )"), ["method[0] ( ): empty method name"]);
     }
 }
