@@ -42,7 +42,7 @@ pub enum Command {
         /// Report folder (default: the workflow's run.output, else runs/<run.name>).
         #[arg(long)]
         output: Option<PathBuf>,
-        /// Replace an existing report folder.
+        /// Replace an existing report folder that ugrn wrote (never another folder or file).
         #[arg(long)]
         force: bool,
     },
@@ -80,9 +80,9 @@ pub enum Command {
         /// Override the probes' context: each pair alone, or the whole dataset's genes.
         #[arg(long, value_parser = ["pair", "dataset"])]
         context: Option<String>,
-        /// The cell the probes change the source in: `virtual` (every gene at the background,
-        /// the paper's; the saved probes' default) or `mean` (the dataset's real mean cell, so
-        /// the network reflects your cells). The translator is applied unchanged.
+        /// Override the probes' `cell`: `virtual` (every gene at the background, the paper's;
+        /// VVP's and GDT's default) or `mean` (the dataset's real mean cell, so the network
+        /// reflects your cells; Attn's default). The translator is applied unchanged.
         #[arg(long, value_parser = ["virtual", "mean"])]
         base: Option<String>,
         /// .h5ad only: one network per value of this obs column (cell type, condition), each
@@ -102,7 +102,7 @@ pub enum Command {
         /// Output folder.
         #[arg(long, value_name = "DIR")]
         output: PathBuf,
-        /// Replace an existing output folder.
+        /// Replace an existing output folder that ugrn wrote (never another folder or file).
         #[arg(long)]
         force: bool,
         /// `cpu`, `auto` or `cuda:N`.
@@ -242,8 +242,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let tfs = match (tfs, species) {
                 (Some(file), _) => crate::infer::TfSource::File(file),
-                (None, Some(species)) => crate::infer::TfSource::Species(species),
-                (None, None) => anyhow::bail!("give --tfs FILE or --species human|mouse"),
+                // clap requires one of the two.
+                (None, species) => crate::infer::TfSource::Species(species.expect("--tfs or --species")),
             };
             let options = crate::infer::InferOptions {
                 translator,
@@ -269,11 +269,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let inferred = crate::infer::infer(&registry, &options)?;
             if !cli.quiet {
                 println!("{}", inferred.headline);
-                println!(
-                    "{} edges written to {}",
-                    inferred.pairs.min(top.unwrap_or(usize::MAX)),
-                    inferred.folder.display()
-                );
+                println!("{} pairs scored; written to {}", inferred.pairs, inferred.folder.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -37,22 +37,27 @@ pub struct Report {
     pub methods: Vec<String>,
     /// (row label, per method: AUPRC or a short status)
     pub table: Vec<(String, Vec<String>)>,
+    /// Per row: the test set's chance AUPRC (positives / pairs) with its counts.
+    pub chance: Vec<String>,
+    /// (row label, per method: AUROC or a short status)
+    pub auroc: Vec<(String, Vec<String>)>,
     pub footnotes: Vec<String>,
 }
 
 impl Report {
     /// How many table cells hold an evaluated result (an AUPRC).
     pub fn evaluated_cells(&self) -> usize {
-        self.table.iter().flat_map(|(_, cells)| cells).filter(|c| c.parse::<f64>().is_ok()).count()
+        self.table.iter().flat_map(|(_, cells)| cells).filter(|c| c.parse::<f64>().is_ok_and(f64::is_finite)).count()
     }
 
-    /// The datasets × methods AUPRC table as Markdown, as the paper's Table 1.
+    /// The datasets × methods AUPRC table as Markdown, as the paper's Table 1, with each test
+    /// set's chance level (a random scorer's AUPRC: positives / pairs) beside it.
     pub fn table_markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "| network / dataset | {} |", self.methods.join(" | "));
-        let _ = writeln!(s, "|---|{}", "---|".repeat(self.methods.len()));
-        for (label, cells) in &self.table {
-            let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
+        let _ = writeln!(s, "| network / dataset | chance | {} |", self.methods.join(" | "));
+        let _ = writeln!(s, "|---|---|{}", "---|".repeat(self.methods.len()));
+        for ((label, cells), chance) in self.table.iter().zip(&self.chance) {
+            let _ = writeln!(s, "| {label} | {chance} | {} |", cells.join(" | "));
         }
         if !self.footnotes.is_empty() {
             s.push('\n');
@@ -98,7 +103,7 @@ impl StagedFolder {
         };
         std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
         let staging = tempfile::Builder::new()
-            .prefix(".ugrn-report-")
+            .prefix(".ugrn-staging-")
             .tempdir_in(&parent)
             .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
         std::fs::write(staging.path().join(MARKER), "written by ugrn; `--force` may replace this folder\n")
@@ -124,11 +129,16 @@ impl StagedFolder {
                 bail!("{} appeared during the run; the output stays in {}", self.folder.display(), staging.display());
             }
             let old = staging.with_extension("old");
-            std::fs::rename(&self.folder, &old)?;
-            std::fs::rename(&staging, &self.folder)?;
-            std::fs::remove_dir_all(&old)?;
+            std::fs::rename(&self.folder, &old).with_context(|| format!("moving {} aside", self.folder.display()))?;
+            if let Err(e) = std::fs::rename(&staging, &self.folder) {
+                // Put the old folder back: a failed replacement must not lose it.
+                let _ = std::fs::rename(&old, &self.folder);
+                return Err(e).with_context(|| format!("moving {} to {}", staging.display(), self.folder.display()));
+            }
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
         } else {
-            std::fs::rename(&staging, &self.folder)?;
+            std::fs::rename(&staging, &self.folder)
+                .with_context(|| format!("moving {} to {}", staging.display(), self.folder.display()))?;
         }
         Ok(())
     }
@@ -164,6 +174,8 @@ impl ReportWriter {
         const METRICS: [&str; 7] = ["AUPRC", "AUROC", "AUPRC ratio", "EP", "EPR", "positives", "negatives"];
 
         let mut table = Vec::new();
+        let mut chance = Vec::new();
+        let mut auroc = Vec::new();
         let mut footnotes: Vec<String> = Vec::new();
         let mut csv = csv::Writer::from_path(dir.join("results.csv"))?;
         let mut header = vec!["network", "dataset", "method", "status"];
@@ -235,6 +247,17 @@ impl ReportWriter {
                 )
                 .map_err(|e| anyhow::anyhow!("plotting {label}: {e}"))?;
             }
+            let positives = row.set.labels.iter().filter(|&&l| l).count();
+            let pairs = row.set.labels.len();
+            chance.push(format!("{:.3} ({positives}/{pairs})", positives as f64 / pairs.max(1) as f64));
+            let auroc_cells: Vec<String> = methods
+                .iter()
+                .map(|m| match row.evaluations.get(m).and_then(|(_, e)| e.as_ref()).and_then(|e| e.metric("AUROC")) {
+                    Some(v) => format!("{v:.3}"),
+                    None => "–".to_string(),
+                })
+                .collect();
+            auroc.push((label.clone(), auroc_cells));
             table.push((label, cells));
             json_rows.push(json!({
                 "network": row.network,
@@ -244,7 +267,7 @@ impl ReportWriter {
                     "evaluated": row.set.pairs.len(),
                     "positives": row.set.labels.iter().filter(|&&l| l).count(),
                     "negatives": row.set.labels.iter().filter(|&&l| !l).count(),
-                    "counts": format!("{:?}", row.set.counts),
+                    "counts": row.set.counts,
                 },
                 "notes": row.notes,
                 "methods": json_methods,
@@ -268,7 +291,7 @@ impl ReportWriter {
         std::fs::write(dir.join("workflow.resolved.toml"), workflow.to_toml())?;
         std::fs::write(dir.join("run.log"), log.join("\n") + "\n")?;
 
-        let report = Report { folder: self.staged.target().to_path_buf(), methods, table, footnotes };
+        let report = Report { folder: self.staged.target().to_path_buf(), methods, table, chance, auroc, footnotes };
         let mut md = String::new();
         let _ = writeln!(md, "# ugrn results: {}\n", workflow.run.name);
         let _ = writeln!(
@@ -282,11 +305,39 @@ impl ReportWriter {
             workflow.data.train.join(", ")
         );
         md.push_str(&report.table_markdown());
+        let _ = writeln!(
+            md,
+            "\nCompare a method with its row's chance level: with one negative per positive it is 0.5 (the paper's balanced sets).\n\n## AUROC\n"
+        );
+        let _ = writeln!(md, "| network / dataset | {} |", report.methods.join(" | "));
+        let _ = writeln!(md, "|---|{}", "---|".repeat(report.methods.len()));
+        for (label, cells) in &report.auroc {
+            let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
+        }
         let _ = writeln!(md, "\n## Pairs\n");
+        let _ = writeln!(
+            md,
+            "| network / dataset | positives | negatives | candidates | eligible non-edges | edges not candidates | edges not eligible |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
         for row in &rows {
-            let _ = writeln!(md, "- {} / {}: {:?}", row.network, row.dataset.name, row.set.counts);
+            let c = &row.set.counts;
+            let _ = writeln!(
+                md,
+                "| {} / {} | {} | {} | {} | {} | {} | {} |",
+                row.network,
+                row.dataset.name,
+                c.positives,
+                c.negatives,
+                c.candidates,
+                c.non_edges,
+                c.edges_not_candidates,
+                c.edges_not_eligible
+            );
+        }
+        for row in rows.iter().filter(|r| !r.notes.is_empty()) {
+            let _ = writeln!(md, "\n{} / {}:\n", row.network, row.dataset.name);
             for n in &row.notes {
-                let _ = writeln!(md, "  - {n}");
+                let _ = writeln!(md, "- {n}");
             }
         }
         let _ = writeln!(md, "\n## Timings\n");

@@ -70,6 +70,8 @@ pub struct BackboneRecord {
     #[serde(flatten)]
     pub plugin: PluginRecord,
     pub family: String,
+    /// The compute type the features were taken in (`f32`, `bf16`, ...).
+    pub dtype: String,
     /// The checkpoint folder, absolute.
     pub checkpoint: PathBuf,
     pub checkpoint_sha256: String,
@@ -158,14 +160,16 @@ pub fn sha256(bytes: &[u8]) -> String {
 }
 
 impl SavedMethod {
-    /// Writes the folder `dir` (which must not exist yet: reports write it into their staging
-    /// folder).
+    /// Writes the folder `dir` (reports write it into their staging folder).
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         if let Some(state) = &self.state {
-            std::fs::write(dir.join(STATE), state)?;
+            let file = dir.join(STATE);
+            std::fs::write(&file, state).with_context(|| format!("writing {}", file.display()))?;
         }
-        std::fs::write(dir.join(MANIFEST), serde_json::to_string_pretty(&self.manifest)? + "\n")?;
+        let file = dir.join(MANIFEST);
+        std::fs::write(&file, serde_json::to_string_pretty(&self.manifest)? + "\n")
+            .with_context(|| format!("writing {}", file.display()))?;
         Ok(())
     }
 
@@ -227,7 +231,13 @@ pub fn list(dir: &Path) -> anyhow::Result<String> {
     }
     let mut out = String::new();
     for folder in found {
-        let saved = SavedMethod::read(&folder)?;
+        let saved = match SavedMethod::read(&folder) {
+            Ok(saved) => saved,
+            Err(e) => {
+                let _ = writeln!(out, "{}\n  unreadable: {e:#}", folder.display());
+                continue;
+            }
+        };
         let m = &saved.manifest;
         let _ = writeln!(out, "{}", folder.display());
         let what = match &m.method_kind {
@@ -246,12 +256,13 @@ pub fn list(dir: &Path) -> anyhow::Result<String> {
         };
         let _ = writeln!(
             out,
-            "  {} ({}): {what}\n  backbone {} {} ({}), checkpoint {} (sha256 {})",
+            "  {} ({}): {what}\n  backbone {} {} ({}, {}), checkpoint {} (sha256 {})",
             m.method,
             m.network,
             m.backbone.plugin.plugin,
             m.backbone.plugin.version,
             m.backbone.family,
+            m.backbone.dtype,
             m.backbone.checkpoint.display(),
             m.backbone.checkpoint_sha256
         );
@@ -296,6 +307,7 @@ mod tests {
                 backbone: BackboneRecord {
                     plugin: record("backbone-scgpt"),
                     family: "scgpt".into(),
+                    dtype: "f32".into(),
                     checkpoint: "/models/m".into(),
                     checkpoint_sha256: "ab".into(),
                 },
@@ -332,7 +344,7 @@ mod tests {
         assert_eq!(
             listing,
             format!(
-                "{}\n  GDT (STRING): translator-mlp 0.1.0 on probe-gdt 0.1.0 (2 columns), trained on hESC (STRING, 10 pairs)\n  backbone backbone-scgpt 0.1.0 (scgpt), checkpoint /models/m (sha256 ab)\n",
+                "{}\n  GDT (STRING): translator-mlp 0.1.0 on probe-gdt 0.1.0 (2 columns), trained on hESC (STRING, 10 pairs)\n  backbone backbone-scgpt 0.1.0 (scgpt, f32), checkpoint /models/m (sha256 ab)\n",
                 folder.display()
             )
         );

@@ -88,9 +88,15 @@ fn every_candidate_and_the_top_k_of_a_user_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     trained(d);
-    let tfs = TfSource::File(d.join("toyB_tfs.txt"));
-    let options = InferOptions { top: Some(7), ..options(d, "GDT", d.join("toyB.csv"), tfs, "out") };
+    let tfs = || TfSource::File(d.join("toyB_tfs.txt"));
+    infer(&registry(), &options(d, "GDT", d.join("toyB.csv"), tfs(), "all")).expect("infer");
+    let options = InferOptions { top: Some(7), ..options(d, "GDT", d.join("toyB.csv"), tfs(), "out") };
     let inferred = infer(&registry(), &options).expect("infer");
+    let all = std::fs::read_to_string(d.join("all/edges.tsv")).unwrap();
+    assert_eq!(all.lines().count(), 1 + 5 * 19);
+    let top: String = all.lines().take(1 + 7).map(|l| format!("{l}\n")).collect();
+    assert_eq!(std::fs::read_to_string(d.join("out/edges.tsv")).unwrap(), top, "the 7 best of all");
+    assert_eq!(std::fs::read_to_string(d.join("out/rankedEdges.csv")).unwrap().lines().count(), 1 + 7);
     // 5 TFs × the 19 other genes of toyB, all in the fixture's vocabulary.
     assert_eq!(inferred.pairs, 5 * 19);
     let out = d.join("out");
@@ -193,7 +199,11 @@ fn groupby_gives_one_network_per_group_from_its_mean_cell() {
         ..options(d, "GDT", testdata("grouped.h5ad"), TfSource::File(d.join("tfs.txt")), output)
     };
     let e = infer(&registry(), &grouped(None, "virtual")).err().expect("refused").to_string();
-    assert_eq!(e, "--groupby: probe-gdt of GDT starts from a virtual cell, the same for every group; add --base mean");
+    assert_eq!(
+        e,
+        "--groupby: probe-gdt of GDT does not read the cells (with these parameters), so every group would get \
+         the same network; add --base mean, or use a method whose probe reads them"
+    );
     assert!(!d.join("virtual").exists());
 
     infer(&registry(), &grouped(Some("mean"), "out")).expect("infer");
@@ -253,18 +263,21 @@ fn bad_inputs_are_refused_by_name_and_write_nothing() {
     trained(d);
     let registry = registry();
     let tfs = || TfSource::File(d.join("toyB_tfs.txt"));
+    let listing = || {
+        let mut names: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
     let refused = |options: InferOptions| {
+        let before = listing();
         let e = infer(&registry, &options).err().expect("refused");
         assert!(!options.output.exists(), "{} written", options.output.display());
-        let leftovers: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".ugrn-report-"))
-            .collect();
-        assert!(leftovers.is_empty(), "staging left: {leftovers:?}");
+        // Nothing else either: no staging folder left behind (the cache folder may appear).
+        let after: Vec<String> = listing().into_iter().filter(|n| !n.starts_with("cache-")).collect();
+        assert_eq!(after, before.into_iter().filter(|n| !n.starts_with("cache-")).collect::<Vec<_>>());
         format!("{e:#}")
     };
-
     let e = refused(InferOptions { top: Some(0), ..options(d, "GDT", d.join("toyB.csv"), tfs(), "out") });
     assert_eq!(e, "--top 0: asks for no edges; give a positive K, or leave --top out for every pair");
 
@@ -323,6 +336,30 @@ fn bad_inputs_are_refused_by_name_and_write_nothing() {
             d.join("none.txt").display()
         )
     );
+
+    // --base on a probe without `cell`, --groupby on a CSV, and an output holding the inputs.
+    let e = refused(InferOptions { base: Some("mean".into()), ..options(d, "Emb", d.join("toyB.csv"), tfs(), "out") });
+    assert_eq!(e, "--base mean: probe-emb (method Emb) has no `cell` parameter");
+    let e = refused(InferOptions {
+        groupby: Some("cell_type".into()),
+        base: Some("mean".into()),
+        ..options(d, "GDT", d.join("toyB.csv"), tfs(), "out")
+    });
+    assert_eq!(
+        e,
+        format!("--groupby cell_type: groups are read from an .h5ad's obs, not {}", d.join("toyB.csv").display())
+    );
+    let over_inputs = InferOptions { force: true, ..options(d, "GDT", d.join("toyB.csv"), tfs(), "run") };
+    let e = infer(&registry, &over_inputs).err().expect("refused").to_string();
+    assert_eq!(
+        e,
+        format!(
+            "--output {}: holds the input {}; write the network to another folder",
+            d.join("run").display(),
+            d.join("run/translators/STRING/GDT").display()
+        )
+    );
+    assert!(d.join("run/translators/STRING/GDT/state.bin").is_file(), "the run is left as it was");
 
     // An expression file naming a gene twice.
     let csv = std::fs::read_to_string(d.join("toyB.csv")).unwrap().replacen("GENE021,", "GENE020,", 1);

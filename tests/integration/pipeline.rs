@@ -314,7 +314,7 @@ translator = {{ plugin = "translator-mlp", epochs = 5 }}
     // negatives are drawn, so the test set stays balanced.
     let out = dir.path().join("out");
     let log = std::fs::read_to_string(out.join("run.log")).unwrap();
-    let left_out = "ground-truth edges left out because a gene is not in the vocabulary";
+    let left_out = "ground-truth edges left out because a gene is not eligible (outside the vocabulary or excluded)";
     assert!(log.lines().any(|l| l.starts_with("STRING / mHSC-E: ") && l.contains(left_out)), "{log}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
@@ -371,4 +371,58 @@ fn non_finite_features_fail_their_cells_and_are_never_cached() {
     }
     let cached = std::fs::read_dir(dir.path().join("cache")).map_or(0, |d| d.count());
     assert_eq!(cached, 0, "nothing cached");
+}
+
+/// Under the default protocol a test set shares no gene with any training pair and stays
+/// balanced: the shared genes are left out before its pairs are drawn.
+#[test]
+fn test_pairs_share_no_gene_with_training_pairs_and_stay_balanced() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    // toyC: genes GENE010..GENE029 (half of them toyA's), TFs GENE010..GENE014 and
+    // GENE020..GENE024, each TF regulating the genes congruent to it modulo 5.
+    let genes: Vec<String> = (10..30).map(|g| format!("GENE{g:03}")).collect();
+    let mut csv = String::from("gene,c0,c1,c2\n");
+    for (g, gene) in genes.iter().enumerate() {
+        csv.push_str(&format!("{gene},{},{},{}\n", g % 3, g % 5, g % 7));
+    }
+    std::fs::write(dir.path().join("toyC.csv"), csv).unwrap();
+    let tfs: Vec<usize> = (10..15).chain(20..25).collect();
+    std::fs::write(dir.path().join("toyC_tfs.txt"), tfs.iter().map(|t| format!("GENE{t:03}\n")).collect::<String>())
+        .unwrap();
+    let mut edges = String::from("Gene1,Gene2\n");
+    for &t in &tfs {
+        for g in 10..30 {
+            if g != t && g % 5 == t % 5 {
+                edges.push_str(&format!("GENE{t:03},GENE{g:03}\n"));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("toyC_edges.csv"), edges).unwrap();
+    let text = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", false)
+        .replace("test = [\"toyB\"]", "test = [\"toyC\"]")
+        + "\n[[dataset]]\nname = \"toyC\"\nexpression = \"toyC.csv\"\ntfs = \"toyC_tfs.txt\"\nedges = \"toyC_edges.csv\"\n";
+    run_workflow(dir.path(), &text, "out", false).expect("run");
+    let out = dir.path().join("out");
+    let ranked = std::fs::read_to_string(out.join("edges/STRING/toyC/Emb/rankedEdges.csv")).unwrap();
+    let test_genes: std::collections::BTreeSet<&str> =
+        ranked.lines().skip(1).flat_map(|l| l.split('\t').take(2)).collect();
+    // toyA's training pairs use its TFs GENE000..GENE004 and targets among GENE005..GENE019, so
+    // every shared gene GENE010..GENE019 is out, with all 15 edges of TFs GENE010..GENE014
+    // and 10 of GENE020..GENE024's; each of those keeps one edge (to t + 5): 5 positives.
+    assert!(test_genes.iter().all(|g| g >= &"GENE020"), "{test_genes:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let pairs = &json["rows"][0]["pairs"];
+    assert_eq!((pairs["positives"].as_u64(), pairs["negatives"].as_u64()), (Some(5), Some(5)), "{pairs}");
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    assert!(
+        log.contains(
+            "STRING / toyC: exclude_train_genes: 10 of its vocabulary genes are used by training pairs and left \
+             out before sampling, with the 25 ground-truth edges that use them"
+        ),
+        "{log}"
+    );
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("| STRING / toyC | 0.500 (5/10) |"), "{md}");
 }

@@ -110,7 +110,7 @@ mod tests {
     use ugrn_sdk::{Matrix, Pair};
 
     use super::*;
-    use crate::data::{Negatives, sample_pairs};
+    use crate::data::{NegativeSet, Negatives, sample_pairs};
 
     /// Writes `name` under `dir`, gzipped when it ends in `.gz`.
     fn put(dir: &Path, name: &str, text: &str) {
@@ -291,7 +291,7 @@ mod tests {
         for dataset in BEELINE_DATASETS {
             let counts = ["STRING", "Non-Specific"].map(|network| {
                 let d = source.load(network, dataset, 500).unwrap();
-                let c = sample_pairs(&d, Negatives::Ratio(1.0), 0, |_| true).counts;
+                let c = sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::Uniform, 0, |_| true).counts;
                 (c.candidates, c.positives)
             });
             table.push((dataset, counts[0], counts[1]));

@@ -24,7 +24,7 @@ use ugrn_sdk::{DatasetView, Expression, GeneSymbol, Pair};
 pub use beeline::{BEELINE_DATASETS, BEELINE_NETWORKS, BEELINE_SIZES, BeelineSource};
 pub(crate) use h5ad::read_obs_column;
 pub(crate) use labels::{index_genes, read_edges, read_tf_names};
-pub use pairs::{Negatives, PairCounts, PairSet, sample_pairs, split_validation};
+pub use pairs::{NegativeSet, Negatives, PairCounts, PairSet, sample_pairs, split_validation};
 pub use user::{UserDatasetSpec, load_user_dataset};
 
 /// One dataset, ready for pair sampling and probing.

@@ -2,8 +2,9 @@
 //!
 //! Candidates are every TF→gene pair inside the dataset's genes, self-pairs excluded. Every
 //! ground-truth edge among them whose genes are both eligible (e.g. in the model's vocabulary) is
-//! a positive; negatives are drawn uniformly without replacement from the other eligible
-//! candidates. With one negative per positive a random scorer has AUPRC 0.5.
+//! a positive; negatives are drawn without replacement from the other eligible candidates, in
+//! one of three ways ([`NegativeSet`]). With one negative per positive a random scorer has
+//! AUPRC 0.5.
 use serde::Serialize;
 use ugrn_sdk::Pair;
 
@@ -16,6 +17,31 @@ pub enum Negatives {
     Ratio(f64),
     /// Every non-edge candidate.
     All,
+}
+
+/// Which non-edges are a test set's negatives. Each removes a shortcut the one before allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NegativeSet {
+    /// Uniform over every eligible non-edge candidate: a score that knows only which TFs are
+    /// hubs already does well.
+    Uniform,
+    /// For each source TF, as many of its own non-edges as it has edges (times the ratio):
+    /// every source is as often positive as negative, so source degree tells nothing.
+    BySource,
+    /// The reverse (j → i) of each true edge i → j, where j is a TF, both genes are eligible
+    /// and j → i is no edge: tests direction. At most one per positive.
+    Reversed,
+}
+
+impl NegativeSet {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NegativeSet::Uniform => "uniform",
+            NegativeSet::BySource => "by-source",
+            NegativeSet::Reversed => "reversed",
+        }
+    }
 }
 
 /// What a pair set was drawn from and holds. `positives` and `negatives` describe the set
@@ -104,12 +130,18 @@ impl SplitMix64 {
 /// Every positive and the requested negatives of `dataset` among pairs of genes `eligible`
 /// accepts (by index into `dataset.genes`), sorted by (source, target). Ineligible genes are
 /// left out before negatives are drawn, so the ratio holds among what is kept. The same dataset,
-/// `negatives`, `seed` and eligible genes give the same set; with every gene eligible, the set
-/// is the one drawn from the whole dataset.
+/// `negatives`, `set`, `seed` and eligible genes give the same sample; with every gene
+/// eligible, the sample is the one drawn from the whole dataset.
 ///
 /// # Panics
 /// If a `Ratio` is negative or NaN (the workflow checks it before).
-pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64, eligible: impl Fn(usize) -> bool) -> PairSet {
+pub fn sample_pairs(
+    dataset: &Dataset,
+    negatives: Negatives,
+    set: NegativeSet,
+    seed: u64,
+    eligible: impl Fn(usize) -> bool,
+) -> PairSet {
     let genes = dataset.genes.len();
     let mut is_tf = vec![false; genes];
     for &t in &dataset.tfs {
@@ -121,11 +153,11 @@ pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64, eligible
     let (positives, not_eligible): (Vec<Pair>, Vec<Pair>) =
         edges.iter().partition(|e| is_eligible[e.source] && is_eligible[e.target]);
     let candidates = dataset.tfs.len() * genes.saturating_sub(1);
+    // Sorted (sources ascending, then targets), as `dataset.edges` and so `positives` are.
     let mut pool = Vec::with_capacity(candidates - edges.len());
     for &source in dataset.tfs.iter().filter(|&&s| is_eligible[s]) {
         for target in (0..genes).filter(|&t| t != source && is_eligible[t]) {
             let pair = Pair { source, target };
-            // `dataset.edges` is sorted, so `positives` is too.
             if positives.binary_search(&pair).is_err() {
                 pool.push(pair);
             }
@@ -142,38 +174,94 @@ pub fn sample_pairs(dataset: &Dataset, negatives: Negatives, seed: u64, eligible
             not_candidates.len() - self_loops
         ));
     }
-    let wanted = match negatives {
-        Negatives::All => non_edges,
+    let wanted = |positives: usize| match negatives {
+        Negatives::All => usize::MAX,
         Negatives::Ratio(ratio) => {
             assert!(ratio >= 0.0, "negative ratio must be ≥ 0, got {ratio}");
-            let wanted = (ratio * positives.len() as f64).round();
-            if wanted > non_edges as f64 {
-                notes.push(format!(
-                    "only {non_edges} non-edge candidates for the {wanted} negatives a ratio of {ratio} asks: all taken"
-                ));
-            }
-            // A float-to-int `as` saturates, and the cap keeps it within the pool.
-            (wanted as usize).min(non_edges)
+            // A float-to-int `as` saturates.
+            (ratio * positives as f64).round() as usize
         }
     };
-    if wanted < non_edges {
-        SplitMix64(seed).choose_front(&mut pool, wanted);
-        pool.truncate(wanted);
-    }
+    let mut rng = SplitMix64(seed);
+    let chosen: Vec<Pair> = match set {
+        NegativeSet::Uniform => {
+            let want = wanted(positives.len());
+            if want > non_edges && negatives != Negatives::All {
+                notes.push(format!(
+                    "only {non_edges} non-edge candidates for the {want} negatives a ratio of {} asks: all taken",
+                    ratio_text(negatives)
+                ));
+            }
+            take(&mut rng, pool, want)
+        }
+        NegativeSet::BySource => {
+            let mut chosen = Vec::new();
+            let mut short = 0;
+            for group in pool.chunk_by(|a, b| a.source == b.source) {
+                let source = group[0].source;
+                let own = positives.iter().filter(|p| p.source == source).count();
+                let want = wanted(own);
+                if want > group.len() && negatives != Negatives::All {
+                    short += want - group.len();
+                }
+                chosen.extend(take(&mut rng, group.to_vec(), want));
+            }
+            if short > 0 {
+                notes.push(format!(
+                    "by-source negatives: {short} fewer than asked, as some sources have fewer non-edges than \
+                     {} per edge",
+                    ratio_text(negatives)
+                ));
+            }
+            chosen
+        }
+        NegativeSet::Reversed => {
+            let reversed: Vec<Pair> = positives
+                .iter()
+                .map(|p| Pair { source: p.target, target: p.source })
+                .filter(|r| is_tf[r.source] && pool.binary_search(r).is_ok())
+                .collect();
+            if reversed.len() < positives.len() {
+                notes.push(format!(
+                    "reversed negatives: {} of the {} positives have a reverse that is a candidate non-edge \
+                     (target a TF, reverse no edge); the set is not balanced",
+                    reversed.len(),
+                    positives.len()
+                ));
+            }
+            reversed
+        }
+    };
 
     let mut labelled: Vec<(Pair, bool)> =
-        positives.iter().map(|&p| (p, true)).chain(pool.iter().map(|&p| (p, false))).collect();
+        positives.iter().map(|&p| (p, true)).chain(chosen.iter().map(|&p| (p, false))).collect();
     labelled.sort_unstable();
     let (pairs, labels) = labelled.into_iter().unzip();
     let counts = PairCounts {
         candidates,
         positives: positives.len(),
-        negatives: pool.len(),
+        negatives: chosen.len(),
         non_edges,
         edges_not_candidates: not_candidates.len(),
         edges_not_eligible: not_eligible.len(),
     };
     PairSet { pairs, labels, counts, notes }
+}
+
+fn ratio_text(negatives: Negatives) -> String {
+    match negatives {
+        Negatives::Ratio(r) => r.to_string(),
+        Negatives::All => "all".into(),
+    }
+}
+
+/// A uniform random `want`-subset of `items` (all of them when there are fewer), in any order.
+fn take(rng: &mut SplitMix64, mut items: Vec<Pair>, want: usize) -> Vec<Pair> {
+    if want < items.len() {
+        rng.choose_front(&mut items, want);
+        items.truncate(want);
+    }
+    items
 }
 
 /// Splits `set` into (training, validation): `fraction` of the positives and of the negatives
@@ -222,7 +310,7 @@ mod tests {
 
     #[test]
     fn balanced_sampling_counts_and_labels() {
-        let set = sample_pairs(&dataset(), Negatives::Ratio(1.0), 7, |_| true);
+        let set = sample_pairs(&dataset(), Negatives::Ratio(1.0), NegativeSet::Uniform, 7, |_| true);
         let counts = PairCounts {
             candidates: 10,
             positives: 3,
@@ -252,10 +340,10 @@ mod tests {
     #[test]
     fn sampling_is_deterministic_per_seed_and_varies_across_seeds() {
         let d = dataset();
-        let a = sample_pairs(&d, Negatives::Ratio(1.0), 1, |_| true);
-        assert_eq!(a, sample_pairs(&d, Negatives::Ratio(1.0), 1, |_| true));
+        let a = sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::Uniform, 1, |_| true);
+        assert_eq!(a, sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::Uniform, 1, |_| true));
         let distinct: BTreeSet<Vec<Pair>> =
-            (0..20).map(|s| sample_pairs(&d, Negatives::Ratio(1.0), s, |_| true).pairs).collect();
+            (0..20).map(|s| sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::Uniform, s, |_| true).pairs).collect();
         assert!(distinct.len() > 5, "only {} different samples from 20 seeds", distinct.len());
     }
 
@@ -266,7 +354,7 @@ mod tests {
         let mut drawn = std::collections::BTreeMap::<Pair, usize>::new();
         let runs = 7000;
         for seed in 0..runs {
-            let set = sample_pairs(&d, Negatives::Ratio(1.0), seed, |_| true);
+            let set = sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::Uniform, seed, |_| true);
             for (p, _) in set.pairs.iter().zip(&set.labels).filter(|(_, l)| !**l) {
                 *drawn.entry(*p).or_default() += 1;
             }
@@ -284,7 +372,7 @@ mod tests {
         // non-edges remain to draw from.
         let d = dataset();
         for seed in 0..50 {
-            let set = sample_pairs(&d, Negatives::Ratio(1.0), seed, |g| g != 5);
+            let set = sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::Uniform, seed, |g| g != 5);
             let counts = PairCounts {
                 candidates: 10,
                 positives: 2,
@@ -302,7 +390,7 @@ mod tests {
             assert_eq!(positives, vec![Pair { source: 0, target: 2 }, Pair { source: 1, target: 0 }]);
         }
         // An ineligible TF takes all its pairs along: only TF 1 → C, D, E remain, none an edge.
-        let all = sample_pairs(&d, Negatives::All, 0, |g| g != 0 && g != 5);
+        let all = sample_pairs(&d, Negatives::All, NegativeSet::Uniform, 0, |g| g != 0 && g != 5);
         let counts = PairCounts {
             candidates: 10,
             positives: 0,
@@ -319,12 +407,12 @@ mod tests {
     #[test]
     fn ratio_all_and_shortfall() {
         let d = dataset();
-        assert_eq!(sample_pairs(&d, Negatives::Ratio(2.0), 0, |_| true).counts.negatives, 6);
-        assert_eq!(sample_pairs(&d, Negatives::Ratio(0.5), 0, |_| true).counts.negatives, 2);
-        let all = sample_pairs(&d, Negatives::All, 0, |_| true);
+        assert_eq!(sample_pairs(&d, Negatives::Ratio(2.0), NegativeSet::Uniform, 0, |_| true).counts.negatives, 6);
+        assert_eq!(sample_pairs(&d, Negatives::Ratio(0.5), NegativeSet::Uniform, 0, |_| true).counts.negatives, 2);
+        let all = sample_pairs(&d, Negatives::All, NegativeSet::Uniform, 0, |_| true);
         assert_eq!((all.counts.negatives, all.pairs.len()), (7, 10));
         assert_eq!(all.notes.len(), 1);
-        let short = sample_pairs(&d, Negatives::Ratio(3.0), 0, |_| true);
+        let short = sample_pairs(&d, Negatives::Ratio(3.0), NegativeSet::Uniform, 0, |_| true);
         assert_eq!(short.counts.negatives, 7);
         assert_eq!(short.notes[1], "only 7 non-edge candidates for the 9 negatives a ratio of 3 asks: all taken");
     }
@@ -332,7 +420,7 @@ mod tests {
     #[test]
     fn validation_split_is_stratified_and_deterministic() {
         let d = Dataset { tfs: vec![0, 1, 2, 3, 4, 5], ..dataset() };
-        let set = sample_pairs(&d, Negatives::Ratio(2.0), 3, |_| true);
+        let set = sample_pairs(&d, Negatives::Ratio(2.0), NegativeSet::Uniform, 3, |_| true);
         assert_eq!((set.counts.positives, set.counts.negatives), (4, 8));
         let (train, validation) = split_validation(&set, 0.25, 9);
         assert_eq!((validation.counts.positives, validation.counts.negatives), (1, 2));
@@ -351,7 +439,7 @@ mod tests {
     #[test]
     fn retain_drops_and_recounts() {
         let d = dataset();
-        let mut set = sample_pairs(&d, Negatives::All, 0, |_| true);
+        let mut set = sample_pairs(&d, Negatives::All, NegativeSet::Uniform, 0, |_| true);
         let dropped = set.retain(|p| p.target != 0);
         // Only TF 1 → gene 0 (an edge) goes: TF 0 has no self-pair to lose.
         assert_eq!(dropped, 1);
@@ -365,5 +453,50 @@ mod tests {
         let mut rng = SplitMix64(42);
         assert!((0..1000).all(|_| rng.below(3) < 3));
         assert_eq!(rng.below(1), 0);
+    }
+
+    fn negatives_of(set: &PairSet) -> Vec<Pair> {
+        set.pairs.iter().zip(&set.labels).filter(|(_, l)| !**l).map(|(p, _)| *p).collect()
+    }
+
+    #[test]
+    fn by_source_negatives_give_each_source_as_many_non_edges_as_edges() {
+        // TF 0 has one edge (0 → C), TF 1 two (1 → A, 1 → F).
+        let d = dataset();
+        let mut seen = BTreeSet::new();
+        for seed in 0..200 {
+            let set = sample_pairs(&d, Negatives::Ratio(1.0), NegativeSet::BySource, seed, |_| true);
+            let negatives = negatives_of(&set);
+            assert_eq!(negatives.iter().filter(|p| p.source == 0).count(), 1, "{negatives:?}");
+            assert_eq!(negatives.iter().filter(|p| p.source == 1).count(), 2, "{negatives:?}");
+            assert!(negatives.iter().all(|p| !d.edges.contains(p) && p.source != p.target));
+            assert_eq!((set.counts.positives, set.counts.negatives), (3, 3));
+            seen.extend(negatives);
+        }
+        // Every non-edge of each source is drawn sometimes: 0 → B, D, E, F and 1 → C, D, E.
+        assert_eq!(seen.len(), 7, "{seen:?}");
+        // Twice the edges asks more than TF 1 has (3 non-edges for 4): all taken, and said.
+        let short = sample_pairs(&d, Negatives::Ratio(2.0), NegativeSet::BySource, 0, |_| true);
+        assert_eq!(short.counts.negatives, 2 + 3);
+        assert_eq!(
+            short.notes[1],
+            "by-source negatives: 1 fewer than asked, as some sources have fewer non-edges than 2 per edge"
+        );
+    }
+
+    #[test]
+    fn reversed_negatives_are_the_reverse_of_edges_whose_target_is_a_tf() {
+        // Of 0 → C, 1 → A and 1 → F only 1 → A has a TF target, and A → B (0 → 1) is no edge.
+        let set = sample_pairs(&dataset(), Negatives::Ratio(1.0), NegativeSet::Reversed, 0, |_| true);
+        assert_eq!(negatives_of(&set), vec![Pair { source: 0, target: 1 }]);
+        assert_eq!((set.counts.positives, set.counts.negatives), (3, 1));
+        assert_eq!(
+            set.notes[1],
+            "reversed negatives: 1 of the 3 positives have a reverse that is a candidate non-edge (target a \
+             TF, reverse no edge); the set is not balanced"
+        );
+        // An ineligible gene takes its reverse along.
+        let without_b = sample_pairs(&dataset(), Negatives::Ratio(1.0), NegativeSet::Reversed, 0, |g| g != 1);
+        assert!(negatives_of(&without_b).is_empty());
     }
 }

@@ -134,6 +134,7 @@ fn manifest(runner: &Runner<'_>, network: &str, method: &str, method_kind: Saved
         backbone: BackboneRecord {
             plugin: PluginRecord::new(&wf.backbone, runner.registry),
             family: info.family.clone(),
+            dtype: wf.run.dtype.clone(),
             checkpoint,
             checkpoint_sha256: info.checkpoint_sha256.clone(),
         },

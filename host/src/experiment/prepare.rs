@@ -1,11 +1,11 @@
 //! Prepare data: a network's training and test datasets, loaded, with their pairs sampled among
-//! the genes the model knows.
+//! the genes the model knows (and, for test sets, that no training pair uses).
 use std::collections::BTreeSet;
 
 use ugrn_sdk::ModelOracle;
 
 use super::Runner;
-use crate::data::{self, Dataset, PairSet};
+use crate::data::{self, Dataset, NegativeSet, PairSet};
 
 /// A dataset prepared for one network: pairs whose genes the model knows, with counts.
 pub(super) struct Prepared {
@@ -31,35 +31,35 @@ pub(super) struct NetworkData {
 }
 
 /// The training datasets (labelled by `data.train_network` when set) and the test datasets of
-/// `network`. With `exclude_train_genes`, test pairs using a gene of any training pair are
-/// dropped.
+/// `network`, one test set per negative set. With `exclude_train_genes` (the default), every
+/// gene a training pair uses is left out of the test datasets before their pairs are drawn, so
+/// test pairs share no gene with training pairs and each test set stays balanced.
 pub(super) fn network(runner: &mut Runner<'_>, network: &str) -> anyhow::Result<NetworkData> {
     let wf = runner.workflow;
     let data = &wf.data;
     let train_network = data.train_network.as_deref().unwrap_or(network);
     let mut train = Vec::new();
     for name in &data.train {
-        train.push(dataset(runner, train_network, name)?);
+        let dataset = load(runner, train_network, name)?;
+        train.push(prepare(runner, train_network, dataset, NegativeSet::Uniform, &BTreeSet::new()));
     }
-    let train_genes: BTreeSet<&str> = train
+    let train_genes: BTreeSet<String> = train
         .iter()
         .flat_map(|p| {
-            p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].as_str())
+            p.set.pairs.iter().flat_map(|pair| [pair.source, pair.target]).map(|g| p.dataset.genes[g].clone())
         })
         .collect();
+    let excluded = if data.exclude_train_genes { train_genes } else { BTreeSet::new() };
     let mut tests = Vec::new();
     for name in &data.test {
-        let mut prepared = dataset(runner, network, name)?;
-        if data.exclude_train_genes {
-            let genes = &prepared.dataset.genes;
-            let dropped = prepared.set.retain(|p| {
-                !train_genes.contains(genes[p.source].as_str()) && !train_genes.contains(genes[p.target].as_str())
-            });
-            let line = format!("{dropped} test pairs dropped: they use a gene seen in training (exclude_train_genes)");
-            runner.note(format!("{network} / {name}: {line}"));
-            prepared.notes.push(line);
+        let dataset = load(runner, network, name)?;
+        for &set in &data.negative_sets {
+            let mut dataset = dataset.clone();
+            if set != NegativeSet::Uniform {
+                dataset.name = format!("{name} [{}]", set.as_str());
+            }
+            tests.push(prepare(runner, network, dataset, set, &excluded));
         }
-        tests.push(prepared);
     }
     let training = train
         .into_iter()
@@ -71,15 +71,27 @@ pub(super) fn network(runner: &mut Runner<'_>, network: &str) -> anyhow::Result<
     Ok(NetworkData { train_network: train_network.to_string(), training, tests })
 }
 
-/// Loads a dataset and samples its pairs among the genes in the model's vocabulary.
-fn dataset(runner: &mut Runner<'_>, network: &str, name: &str) -> anyhow::Result<Prepared> {
+fn load(runner: &Runner<'_>, network: &str, name: &str) -> anyhow::Result<Dataset> {
     let wf = runner.workflow;
-    let dataset = match wf.datasets.iter().find(|d| d.name == name) {
+    Ok(match wf.datasets.iter().find(|d| d.name == name) {
         Some(spec) => data::load_user_dataset(spec)?,
         None => data::BeelineSource { roots: wf.data.roots.clone() }.load(network, name, wf.data.size)?,
-    };
+    })
+}
+
+/// Samples a dataset's pairs among the genes in the model's vocabulary and not in `excluded`.
+fn prepare(
+    runner: &mut Runner<'_>,
+    network: &str,
+    dataset: Dataset,
+    negative_set: NegativeSet,
+    excluded: &BTreeSet<String>,
+) -> Prepared {
+    let wf = runner.workflow;
     let tokens = runner.oracle.token_ids(&dataset.genes);
-    let set = data::sample_pairs(&dataset, wf.data.negatives.into(), wf.run.seed, |g| tokens[g].is_some());
+    let known = |g: usize| tokens[g].is_some();
+    let eligible = |g: usize| known(g) && !excluded.contains(&dataset.genes[g]);
+    let set = data::sample_pairs(&dataset, wf.data.negatives.into(), negative_set, wf.run.seed, eligible);
     let mut notes: Vec<String> = dataset.notes.iter().chain(&set.notes).cloned().collect();
     let missing: Vec<&str> =
         dataset.genes.iter().zip(&tokens).filter(|(_, t)| t.is_none()).map(|(g, _)| g.as_str()).collect();
@@ -92,17 +104,30 @@ fn dataset(runner: &mut Runner<'_>, network: &str, name: &str) -> anyhow::Result
             first.join(", ")
         ));
     }
+    if !excluded.is_empty() {
+        let genes = (0..dataset.genes.len()).filter(|&g| known(g) && !eligible(g)).count();
+        let edges = dataset
+            .edges
+            .iter()
+            .filter(|e| e.source != e.target && dataset.tfs.binary_search(&e.source).is_ok())
+            .filter(|e| known(e.source) && known(e.target) && !(eligible(e.source) && eligible(e.target)))
+            .count();
+        notes.push(format!(
+            "exclude_train_genes: {genes} of its vocabulary genes are used by training pairs and left out \
+             before sampling, with the {edges} ground-truth edges that use them"
+        ));
+    }
     let left_out = set.counts.edges_not_eligible;
     if left_out > 0 {
         notes.push(format!(
-            "{left_out} ground-truth edges left out because a gene is not in the vocabulary; \
-             negatives are drawn among the genes that are"
+            "{left_out} ground-truth edges left out because a gene is not eligible (outside the \
+             vocabulary or excluded); negatives are drawn among the genes that are"
         ));
     }
     for n in &notes {
-        runner.note(format!("{network} / {name}: {n}"));
+        runner.note(format!("{network} / {}: {n}", dataset.name));
     }
-    Ok(Prepared { dataset, set, notes })
+    Prepared { dataset, set, notes }
 }
 
 /// The run log's account of how `network`'s training pairs were split.

@@ -89,6 +89,8 @@ pub struct Candidates {
     pub unknown: usize,
     /// Listed pairs whose source is not a matched TF: scored all the same (listed pairs only).
     pub non_tf_sources: usize,
+    /// What reading the list dropped (genes outside the dataset, repeats, self-pairs).
+    pub notes: Vec<String>,
 }
 
 /// Every TF→gene pair, self-pairs excluded, among the genes `known` keeps; sources ascending,
@@ -101,16 +103,18 @@ pub fn all(dataset: &Dataset, known: impl Fn(usize) -> bool) -> Candidates {
         .filter(|&&t| known(t))
         .flat_map(|&source| targets.iter().filter(move |&&t| t != source).map(move |&target| Pair { source, target }))
         .collect();
-    Candidates { pairs, unknown: 0, non_tf_sources: 0 }
+    Candidates { pairs, unknown: 0, non_tf_sources: 0, notes: Vec::new() }
 }
 
 /// The pairs of a `Gene1,Gene2` CSV naming the dataset's genes (exact symbols), sorted and
-/// distinct, without those `known` rejects.
+/// distinct, without self-pairs and those `known` rejects.
 pub fn listed(file: &Path, dataset: &Dataset, known: impl Fn(usize) -> bool) -> anyhow::Result<Candidates> {
     let index = index_genes(&dataset.genes);
-    let (edges, notes) = read_edges(file, &index, &dataset.expression_source)?;
-    if !notes.is_empty() {
-        tracing::warn!("{}", notes.join("; "));
+    let (mut edges, mut notes) = read_edges(file, &index, &dataset.expression_source)?;
+    let listed = edges.len();
+    edges.retain(|p| p.source != p.target);
+    if edges.len() < listed {
+        notes.push(format!("{} self-pairs of {} left out", listed - edges.len(), file.display()));
     }
     let before = edges.len();
     let pairs: Vec<Pair> = edges.into_iter().filter(|p| known(p.source) && known(p.target)).collect();
@@ -118,7 +122,7 @@ pub fn listed(file: &Path, dataset: &Dataset, known: impl Fn(usize) -> bool) -> 
     if pairs.is_empty() {
         bail!("{}: none of its {before} pairs names two genes the model knows", file.display());
     }
-    Ok(Candidates { unknown: before - pairs.len(), pairs, non_tf_sources })
+    Ok(Candidates { unknown: before - pairs.len(), pairs, non_tf_sources, notes })
 }
 
 #[cfg(test)]
@@ -174,10 +178,18 @@ mod tests {
     fn listed_pairs_keep_known_genes_and_count_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pairs.csv");
-        std::fs::write(&file, "Gene1,Gene2\nA,B\nB,C\nA,D\nA,B\n").unwrap();
+        std::fs::write(&file, "Gene1,Gene2\nA,B\nB,C\nA,D\nA,B\nC,C\nA,Z\n").unwrap();
         let d = dataset(&["A", "B", "C", "D"], vec![0]);
         let c = listed(&file, &d, |g| g != 3).unwrap();
         assert_eq!(c.pairs, vec![Pair { source: 0, target: 1 }, Pair { source: 1, target: 2 }]);
         assert_eq!((c.unknown, c.non_tf_sources), (1, 1));
+        assert_eq!(
+            c.notes,
+            [
+                "1 edges of pairs.csv name genes outside expr.csv: dropped (A→Z)".to_string(),
+                "1 repeated edges of pairs.csv counted once".to_string(),
+                format!("1 self-pairs of {} left out", file.display()),
+            ]
+        );
     }
 }

@@ -78,13 +78,17 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     }
     let overrides = [("context", options.context.as_deref()), ("cell", options.base.as_deref())];
     let (saved, members) = read_method(&options.translator, registry, &overrides)?;
-    let virtual_member = members.iter().find(|m| !matches!(m.probe.params.str("cell"), Ok("mean")));
-    if let (Some(_), Some(m)) = (&options.groupby, virtual_member) {
-        bail!(
-            "--groupby: {} of {} starts from a virtual cell, the same for every group; add --base mean",
-            m.probe.plugin,
-            m.method
-        );
+    if options.groupby.is_some() {
+        for m in &members {
+            if !registry.probe(&m.probe.plugin)?.needs_expression(&m.probe.params) {
+                bail!(
+                    "--groupby: {} of {} does not read the cells (with these parameters), so every group \
+                     would get the same network; add --base mean, or use a method whose probe reads them",
+                    m.probe.plugin,
+                    m.method
+                );
+            }
+        }
     }
     let manifest = &saved.manifest;
     let backbone = manifest.backbone.plugin.resolve(
@@ -109,6 +113,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         expression_source: options.expression.display().to_string(),
         notes: Vec::new(),
     };
+    refuse_output_over_inputs(options)?;
     let staged = StagedFolder::begin(&options.output, options.force)?;
 
     let checkpoint = options.checkpoint.clone().unwrap_or_else(|| manifest.backbone.checkpoint.clone());
@@ -116,7 +121,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         backbone: &backbone,
         checkpoint: &checkpoint,
         device: &options.device,
-        dtype: "f32",
+        dtype: &manifest.backbone.dtype,
         memory_budget_mb: options.memory_budget_mb,
         cache: options.cache.clone(),
     };
@@ -165,13 +170,15 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     let headline = match groups {
         None => {
             let logits = score(&mut session, registry, &members, &dataset, &candidates.pairs)?;
-            let base = base_description(&members, "the dataset's");
+            let base = base_description(registry, &members, "the dataset's");
             output::write(staged.path(), &inference, &dataset, &base, &logits, &session.timings)?
         }
         Some(groups) => {
             let mut index = String::from("group\tcells\tfolder\n");
             let mut headlines = Vec::new();
+            let loaded = session.timings.len();
             for (group, cells) in &groups {
+                let started = session.timings.len();
                 let subset = Dataset {
                     name: format!("{} / {group}", dataset.name),
                     expression: dataset.expression.as_ref().map(|e| select_cells(e, cells)),
@@ -179,14 +186,17 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
                 };
                 let logits = score(&mut session, registry, &members, &subset, &candidates.pairs)?;
                 let folder = format!("groups/{}", folder_name(group));
-                std::fs::create_dir_all(staged.path().join(&folder))?;
-                let base = base_description(&members, &format!("group `{group}`'s ({} cells)", cells.len()));
-                let headline =
-                    output::write(&staged.path().join(&folder), &inference, &subset, &base, &logits, &session.timings)?;
+                let dir = staged.path().join(&folder);
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                let base = base_description(registry, &members, &format!("group `{group}`'s ({} cells)", cells.len()));
+                let timings: Vec<(String, f64)> =
+                    session.timings[..loaded].iter().chain(&session.timings[started..]).cloned().collect();
+                let headline = output::write(&dir, &inference, &subset, &base, &logits, &timings)?;
                 headlines.push(format!("{group} ({} cells): {headline}", cells.len()));
                 index.push_str(&format!("{group}\t{}\t{folder}\n", cells.len()));
             }
-            std::fs::write(staged.path().join("groups.tsv"), index)?;
+            let file = staged.path().join("groups.tsv");
+            std::fs::write(&file, index).with_context(|| format!("writing {}", file.display()))?;
             headlines.join("\n")
         }
     };
@@ -210,7 +220,6 @@ fn score(
         let features = session
             .features(&timed_as, &member.probe, dataset, pairs)
             .with_context(|| format!("{}: features of {}", member.method, member.probe.plugin))?;
-        session.check_stopped()?;
         if features.columns != member.columns {
             bail!(
                 "{}: {} gives the columns {:?}, but its translator was fitted on {:?}",
@@ -238,20 +247,45 @@ fn score(
     Ok((0..pairs.len()).map(|i| member_logits.iter().map(|l| l[i]).sum::<f32>() / member_logits.len() as f32).collect())
 }
 
-/// The summary's line on which cells the probes changed the source in.
-fn base_description(members: &[Member], whose: &str) -> String {
+/// The summary's line on which cells each member's probe asked the model about.
+fn base_description(registry: &Registry, members: &[Member], whose: &str) -> String {
     let parts: Vec<String> = members
         .iter()
         .map(|m| {
-            let what = match (m.probe.params.str("cell"), m.probe.params.f64("background")) {
-                (Ok("mean"), _) => format!("{whose} real mean cell"),
-                (Ok(_), Ok(b)) => format!("virtual cells, every gene at {b} (the paper's)"),
-                _ => "no cell (the features do not depend on the cells)".to_string(),
+            let reads_cells = registry.probe(&m.probe.plugin).is_ok_and(|p| p.needs_expression(&m.probe.params));
+            let what = match (reads_cells, m.probe.params.f64("background")) {
+                (true, _) => format!("{whose} real mean cell"),
+                (false, Ok(b)) => format!("virtual cells, every other gene at {b}"),
+                (false, Err(_)) => "no cell (its features do not depend on the cells)".to_string(),
             };
             format!("{} ({}): {what}", m.method, m.probe.plugin)
         })
         .collect();
     parts.join("; ")
+}
+
+/// Refuses an `--output` that is, or holds, one of the inputs: `--force` would delete them.
+fn refuse_output_over_inputs(options: &InferOptions) -> anyhow::Result<()> {
+    let Ok(output) = std::fs::canonicalize(&options.output) else { return Ok(()) };
+    let inputs = [
+        Some(&options.translator),
+        Some(&options.expression),
+        options.pairs.as_ref(),
+        match &options.tfs {
+            TfSource::File(f) => Some(f),
+            TfSource::Species(_) => None,
+        },
+    ];
+    for input in inputs.into_iter().flatten() {
+        if std::fs::canonicalize(input).is_ok_and(|i| i.starts_with(&output)) {
+            bail!(
+                "--output {}: holds the input {}; write the network to another folder",
+                options.output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The expression of `cells` only.
@@ -271,7 +305,7 @@ fn groups(path: &Path, column: &str, expression: &Expression) -> anyhow::Result<
     if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5ad")) {
         bail!("--groupby {column}: groups are read from an .h5ad's obs, not {}", path.display());
     }
-    let values = read_obs_column(path, column)?;
+    let values = read_obs_column(path, column).with_context(|| format!("--groupby {column}"))?;
     if values.len() != expression.cell_names.len() {
         bail!(
             "{}: obs column `{column}` has {} values for {} cells",
@@ -280,9 +314,24 @@ fn groups(path: &Path, column: &str, expression: &Expression) -> anyhow::Result<
             expression.cell_names.len()
         );
     }
-    let mut groups: BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (cell, value) in values.into_iter().enumerate() {
         groups.entry(value).or_default().push(cell);
+    }
+    let mut folders: BTreeMap<String, &str> = BTreeMap::new();
+    for group in groups.keys() {
+        if let Err(reason) = crate::translators::check_folder_name(group) {
+            bail!("--groupby {column}: the value {group:?} {reason}, so it cannot name its folder groups/<value>");
+        }
+        if group.contains(['\t', '\n']) {
+            bail!("--groupby {column}: the value {group:?} holds a tab or a line break");
+        }
+        if let Some(other) = folders.insert(folder_name(group), group) {
+            bail!(
+                "--groupby {column}: the values {other:?} and {group:?} would share the folder groups/{}",
+                folder_name(group)
+            );
+        }
     }
     Ok(groups)
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use anyhow::Context;
+
 use super::Inference;
 use crate::data::Dataset;
 use crate::grn_h5ad::{GrnEdge, write_grn_h5ad};
@@ -12,6 +14,10 @@ use crate::translators::SavedKind;
 
 /// How many of the best edges the summary's regulator table counts when `--top` is not given.
 const SUMMARY_TOP: usize = 1000;
+
+fn write_file(path: &Path, contents: String) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
 
 fn sigmoid(logit: f32) -> f64 {
     1.0 / (1.0 + (-f64::from(logit)).exp())
@@ -44,8 +50,8 @@ pub(super) fn write(
         let _ = writeln!(edges, "{tf}\t{target}\t{:.6}\t{}\t{}", sigmoid(logits[i]), logits[i], rank + 1);
         let _ = writeln!(ranked, "{tf}\t{target}\t{}", logits[i]);
     }
-    std::fs::write(dir.join("edges.tsv"), edges)?;
-    std::fs::write(dir.join("rankedEdges.csv"), ranked)?;
+    write_file(&dir.join("edges.tsv"), edges)?;
+    write_file(&dir.join("rankedEdges.csv"), ranked)?;
     if inference.options.h5ad {
         let edges: Vec<GrnEdge> = order
             .iter()
@@ -60,7 +66,7 @@ pub(super) fn write(
     }
 
     let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots)?;
+    std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
     let scores: Vec<f64> = logits.iter().map(|&l| sigmoid(l)).collect();
     crate::plots::histogram(
         &plots.join("score_distribution"),
@@ -72,7 +78,7 @@ pub(super) fn write(
 
     let summary = summary(inference, dataset, base, logits, order, timings);
     let headline = summary.lines().skip(2).take_while(|l| !l.starts_with("## ")).collect::<Vec<_>>().join("\n");
-    std::fs::write(dir.join("summary.md"), summary)?;
+    write_file(&dir.join("summary.md"), summary)?;
     Ok(headline.trim().to_string())
 }
 
@@ -126,12 +132,16 @@ fn summary(
         Some(file) => {
             let _ = writeln!(
                 md,
-                "- pairs: the {} listed in {} whose genes the model knows ({} left out; {} with a source that is not a matched TF)",
+                "- pairs: the {} listed in {} whose genes the model knows ({} left out; {} with a source \
+                 that is not a matched TF)",
                 pairs.len(),
                 file.display(),
                 candidates.unknown,
                 candidates.non_tf_sources
             );
+            for note in &candidates.notes {
+                let _ = writeln!(md, "- {note}");
+            }
         }
         None => {
             let _ = writeln!(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use ugrn_sdk::ParamValue;
 
-use crate::data::{BeelineSource, Negatives, UserDatasetSpec};
+use crate::data::{BeelineSource, NegativeSet, Negatives, UserDatasetSpec};
 use crate::plugin::ComponentLimits;
 pub use resolve::{MethodKind, ResolvedPlugin, ResolvedWorkflow};
 
@@ -155,11 +155,17 @@ pub struct DataSection {
     /// Negatives per positive (a number) or `"all"` non-edges.
     #[serde(default = "default_negatives")]
     pub negatives: NegativesSetting,
+    /// How test sets draw their negatives: `uniform`, `by-source`, `reversed`; one table row
+    /// per test dataset and set. Training sets always draw uniformly.
+    #[serde(default = "default_negative_sets")]
+    pub negative_sets: Vec<NegativeSet>,
     /// Fraction of the training pairs held out for early stopping.
     #[serde(default = "default_validation")]
     pub validation_fraction: f64,
-    /// Drop test pairs that use any gene seen in training pairs.
-    #[serde(default)]
+    /// Leave out of the test sets every gene a training pair uses, before their pairs are
+    /// drawn, so that test pairs share no gene with training pairs and stay balanced (the
+    /// paper's protocol).
+    #[serde(default = "default_exclude_train_genes")]
     pub exclude_train_genes: bool,
 }
 
@@ -171,6 +177,12 @@ fn default_size() -> u32 {
 }
 fn default_negatives() -> NegativesSetting {
     NegativesSetting::Number(1.0)
+}
+fn default_negative_sets() -> Vec<NegativeSet> {
+    vec![NegativeSet::Uniform]
+}
+fn default_exclude_train_genes() -> bool {
+    true
 }
 fn default_validation() -> f64 {
     0.2

@@ -176,6 +176,15 @@ impl Checker<'_> {
     /// `[data]`, checked, with its roots taken relative to the workflow file (or the default
     /// ones); its datasets are BEELINE's or declared in `datasets`.
     fn resolve_data(&mut self, base: &Path, mut data: DataSection, datasets: &[UserDatasetSpec]) -> DataSection {
+        if data.negative_sets.is_empty() {
+            self.problem("data.negative_sets", "needs at least one of uniform, by-source, reversed");
+        }
+        let mut sets = data.negative_sets.clone();
+        sets.sort();
+        sets.dedup();
+        if sets.len() < data.negative_sets.len() {
+            self.problem("data.negative_sets", "lists a negative set twice");
+        }
         data.roots = if data.roots.is_empty() {
             default_data_roots()
         } else {
