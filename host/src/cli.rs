@@ -30,8 +30,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-// Parsed once per process: the size of `Infer`'s arguments costs nothing worth boxing for.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a workflow and write its report folder.
@@ -53,68 +51,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  ugrn run workflows/quickstart.toml\n  ugrn infer --translator runs/quickstart/translators/STRING/GDT \\\n      --expression my.h5ad --species human --output my-grn"
     )]
-    Infer {
-        /// A saved method: a report's translators/<network>/<method>/ folder (`ugrn translators`
-        /// lists them).
-        #[arg(long, value_name = "DIR")]
-        translator: PathBuf,
-        /// Expression: a genes × cells CSV (plain or gzip, gene names in the first column) or
-        /// an AnnData .h5ad (cells × genes).
-        #[arg(long, value_name = "FILE")]
-        expression: PathBuf,
-        /// .h5ad only: the var column with gene symbols (e.g. feature_name); default var's index.
-        #[arg(long, value_name = "COLUMN")]
-        gene_column: Option<String>,
-        /// TF symbols, one per line, or a CSV with a TF column.
-        #[arg(long, value_name = "FILE", conflicts_with = "species", required_unless_present = "species")]
-        tfs: Option<PathBuf>,
-        /// Use the shipped TF list of this species (data/tfs/).
-        #[arg(long, value_enum)]
-        species: Option<crate::infer::Species>,
-        /// The backbone checkpoint folder; default the one the translator was trained on.
-        #[arg(long, value_name = "DIR")]
-        checkpoint: Option<PathBuf>,
-        /// Apply the translator to a checkpoint other than its own (the summary says so).
-        #[arg(long)]
-        allow_other_checkpoint: bool,
-        /// Override the probes' context: each pair alone, or the whole dataset's genes.
-        #[arg(long, value_parser = ["pair", "dataset"])]
-        context: Option<String>,
-        /// Override the probes' `cell`: `virtual` (every gene at the background, the paper's;
-        /// VVP's and GDT's default) or `mean` (the dataset's real mean cell, so the network
-        /// reflects your cells; Attn's default). The translator is applied unchanged.
-        #[arg(long, value_parser = ["virtual", "mean"])]
-        base: Option<String>,
-        /// .h5ad only: one network per value of this obs column (cell type, condition), each
-        /// from its group's mean cell (needs --base mean); written to OUTPUT/groups/<value>/.
-        #[arg(long, value_name = "OBS_COLUMN")]
-        groupby: Option<String>,
-        /// Write only the K best edges (default: every scored pair).
-        #[arg(long, value_name = "K")]
-        top: Option<usize>,
-        /// Score only the pairs of this Gene1,Gene2 CSV.
-        #[arg(long, value_name = "FILE")]
-        pairs: Option<PathBuf>,
-        /// Also write grn.h5ad: the genes as var, the scores as a sparse varp["GRN"] (TF rows,
-        /// target columns) and the edge list as uns["grn_edges"], for anndata and scanpy.
-        #[arg(long)]
-        h5ad: bool,
-        /// Output folder.
-        #[arg(long, value_name = "DIR")]
-        output: PathBuf,
-        /// Replace an existing output folder that ugrn wrote (never another folder or file).
-        #[arg(long)]
-        force: bool,
-        /// `cpu`, `auto` or `cuda:N`.
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Feature cache folder.
-        #[arg(long, value_name = "DIR", default_value = ".ugrn-cache")]
-        cache: PathBuf,
-        /// Memory one batch of cells may use on CPU.
-        #[arg(long, value_name = "MB", default_value_t = 1024)]
-        memory_budget_mb: u64,
-    },
+    Infer(Box<InferArgs>),
     /// List the saved translators under a folder (a report, or its translators/ folder).
     #[command(after_help = "Example:\n  ugrn translators runs/quickstart")]
     Translators {
@@ -146,6 +83,101 @@ pub enum Command {
     /// List the plugins found: name, kind, version, file and parameters.
     #[command(after_help = "Example:\n  ugrn plugins --plugins ./my-plugins")]
     Plugins,
+}
+
+/// `ugrn infer`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct InferArgs {
+    /// A saved method: a report's translators/<network>/<method>/ folder (`ugrn translators`
+    /// lists them).
+    #[arg(long, value_name = "DIR")]
+    pub translator: PathBuf,
+    /// Expression: a genes × cells CSV (plain or gzip, gene names in the first column) or
+    /// an AnnData .h5ad (cells × genes).
+    #[arg(long, value_name = "FILE")]
+    pub expression: PathBuf,
+    /// .h5ad only: the var column with gene symbols (e.g. feature_name); default var's index.
+    #[arg(long, value_name = "COLUMN")]
+    pub gene_column: Option<String>,
+    /// TF symbols, one per line, or a CSV with a TF column.
+    #[arg(long, value_name = "FILE", conflicts_with = "species", required_unless_present = "species")]
+    pub tfs: Option<PathBuf>,
+    /// Use the shipped TF list of this species (data/tfs/).
+    #[arg(long, value_enum)]
+    pub species: Option<crate::infer::Species>,
+    /// The backbone checkpoint folder; default the one the translator was trained on.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Apply the translator to a checkpoint other than its own (the summary says so).
+    #[arg(long)]
+    pub allow_other_checkpoint: bool,
+    /// Override the probes' context: each pair alone, or the whole dataset's genes.
+    #[arg(long, value_parser = ["pair", "dataset"])]
+    pub context: Option<String>,
+    /// Override the probes' `cell`: `virtual` (every gene at the background, the paper's;
+    /// VVP's and GDT's default) or `mean` (the dataset's real mean cell, so the network
+    /// reflects your cells; Attn's default). The translator is applied unchanged.
+    #[arg(long, value_parser = ["virtual", "mean"])]
+    pub base: Option<String>,
+    /// .h5ad only: one network per value of this obs column (cell type, condition), each
+    /// from its group's mean cell (needs --base mean); written to OUTPUT/groups/<value>/.
+    #[arg(long, value_name = "OBS_COLUMN")]
+    pub groupby: Option<String>,
+    /// Write only the K best edges (default: every scored pair).
+    #[arg(long, value_name = "K")]
+    pub top: Option<usize>,
+    /// Score only the pairs of this Gene1,Gene2 CSV.
+    #[arg(long, value_name = "FILE")]
+    pub pairs: Option<PathBuf>,
+    /// Also write grn.h5ad: the genes as var, the scores as a sparse varp["GRN"] (TF rows,
+    /// target columns) and the edge list as uns["grn_edges"], for anndata and scanpy.
+    #[arg(long)]
+    pub h5ad: bool,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Replace an existing output folder that ugrn wrote (never another folder or file).
+    #[arg(long)]
+    pub force: bool,
+    /// `cpu`, `auto` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Feature cache folder.
+    #[arg(long, value_name = "DIR", default_value = ".ugrn-cache")]
+    pub cache: PathBuf,
+    /// Memory one batch of cells may use on CPU.
+    #[arg(long, value_name = "MB", default_value_t = 1024)]
+    pub memory_budget_mb: u64,
+}
+
+impl InferArgs {
+    fn options(self, quiet: bool) -> crate::infer::InferOptions {
+        let tfs = match (self.tfs, self.species) {
+            (Some(file), _) => crate::infer::TfSource::File(file),
+            // clap requires one of the two.
+            (None, species) => crate::infer::TfSource::Species(species.expect("--tfs or --species")),
+        };
+        crate::infer::InferOptions {
+            translator: self.translator,
+            expression: self.expression,
+            gene_column: self.gene_column,
+            tfs,
+            checkpoint: self.checkpoint,
+            allow_other_checkpoint: self.allow_other_checkpoint,
+            context: self.context,
+            base: self.base,
+            groupby: self.groupby,
+            top: self.top,
+            pairs: self.pairs,
+            h5ad: self.h5ad,
+            output: self.output,
+            force: self.force,
+            device: self.device,
+            memory_budget_mb: self.memory_budget_mb,
+            cache: self.cache,
+            quiet,
+        }
+    }
 }
 
 /// Logs go to stderr through `tracing`, filtered by RUST_LOG (default: warnings, or info
@@ -220,51 +252,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::translators::list(&dir)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Infer {
-            translator,
-            expression,
-            gene_column,
-            tfs,
-            species,
-            checkpoint,
-            allow_other_checkpoint,
-            context,
-            base,
-            groupby,
-            top,
-            pairs,
-            h5ad,
-            output,
-            force,
-            device,
-            cache,
-            memory_budget_mb,
-        } => {
-            let tfs = match (tfs, species) {
-                (Some(file), _) => crate::infer::TfSource::File(file),
-                // clap requires one of the two.
-                (None, species) => crate::infer::TfSource::Species(species.expect("--tfs or --species")),
-            };
-            let options = crate::infer::InferOptions {
-                translator,
-                expression,
-                gene_column,
-                tfs,
-                checkpoint,
-                allow_other_checkpoint,
-                context,
-                base,
-                groupby,
-                top,
-                pairs,
-                h5ad,
-                output,
-                force,
-                device,
-                memory_budget_mb,
-                cache,
-                quiet: cli.quiet,
-            };
+        Command::Infer(args) => {
+            let options = args.options(cli.quiet);
             let registry = Registry::discover(&search_path(&[], &cli.plugin_dirs), ComponentLimits::default());
             let inferred = crate::infer::infer(&registry, &options)?;
             if !cli.quiet {
