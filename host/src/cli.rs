@@ -88,7 +88,7 @@ pub enum Command {
 /// `ugrn infer`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct InferArgs {
-    /// A saved method: a report's translators/<network>/<method>/ folder (`ugrn translators`
+    /// A saved method: a report's `translators/<network>/<method>/` folder (`ugrn translators`
     /// lists them).
     #[arg(long, value_name = "DIR")]
     pub translator: PathBuf,
@@ -120,7 +120,8 @@ pub struct InferArgs {
     #[arg(long, value_parser = ["virtual", "mean"])]
     pub base: Option<String>,
     /// .h5ad only: one network per value of this obs column (cell type, condition), each
-    /// from its group's mean cell (needs --base mean); written to OUTPUT/groups/<value>/.
+    /// from its group's mean cell (needs probes that read the cells, e.g. with --base mean);
+    /// written to `OUTPUT/groups/<value>/`.
     #[arg(long, value_name = "OBS_COLUMN")]
     pub groupby: Option<String>,
     /// Write only the K best edges (default: every scored pair).
