@@ -50,6 +50,18 @@ fn ranked_edges(file: &Path) -> BTreeMap<(String, String), String> {
         .collect()
 }
 
+/// (TF, target) → logit, as written, of an `edges.tsv`.
+fn edges_logits(file: &Path) -> BTreeMap<(String, String), String> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            ((f[0].to_string(), f[1].to_string()), f[3].to_string())
+        })
+        .collect()
+}
+
 /// The pipeline's workflow (trained on toyA, tested on toyB) run into `dir/run`.
 fn trained(dir: &Path) {
     write_datasets(dir);
@@ -212,17 +224,7 @@ fn groupby_gives_one_network_per_group_from_its_mean_cell() {
         std::fs::read_to_string(out.join("groups.tsv")).unwrap(),
         "group\tcells\tfolder\nB\t2\tgroups/B\nT\t2\tgroups/T\n"
     );
-    let logits = |group: &str| -> BTreeMap<(String, String), String> {
-        let edges = std::fs::read_to_string(out.join("groups").join(group).join("edges.tsv")).unwrap();
-        edges
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let f: Vec<&str> = l.split('\t').collect();
-                ((f[0].to_string(), f[1].to_string()), f[3].to_string())
-            })
-            .collect()
-    };
+    let logits = |group: &str| edges_logits(&out.join("groups").join(group).join("edges.tsv"));
     let (b, t) = (logits("B"), logits("T"));
     assert_eq!(b.len(), 4);
     assert_eq!(b.keys().collect::<Vec<_>>(), t.keys().collect::<Vec<_>>());
@@ -244,15 +246,7 @@ fn groupby_gives_one_network_per_group_from_its_mean_cell() {
         ..options(d, "GDT", d.join("t.csv"), TfSource::File(d.join("tfs.txt")), "alone")
     };
     infer(&registry(), &alone).expect("infer");
-    let edges = std::fs::read_to_string(d.join("alone/edges.tsv")).unwrap();
-    let alone: BTreeMap<(String, String), String> = edges
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            ((f[0].to_string(), f[1].to_string()), f[3].to_string())
-        })
-        .collect();
+    let alone = edges_logits(&d.join("alone/edges.tsv"));
     assert_eq!(alone, t);
 }
 

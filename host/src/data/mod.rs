@@ -134,6 +134,11 @@ impl From<DataError> for ugrn_sdk::Error {
     }
 }
 
+/// Whether `path` names an AnnData file (by its extension, as the readers choose).
+pub(crate) fn is_h5ad(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5ad"))
+}
+
 /// Reads an expression file on its own: a genes × cells CSV (plain or gzip), or an `.h5ad`
 /// file whose gene symbols are var's index or var's `gene_column`. Returns the genes in file
 /// order with the matrix. Also used where no TF list is involved, e.g. pretraining corpora.
@@ -141,7 +146,7 @@ pub fn read_expression_file(
     path: &Path,
     gene_column: Option<&str>,
 ) -> Result<(Vec<GeneSymbol>, Expression), DataError> {
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5ad")) {
+    if is_h5ad(path) {
         return h5ad::read_h5ad(path, gene_column);
     }
     match gene_column {

@@ -12,7 +12,7 @@ use ugrn_sdk::{Expression, Matrix, ModelOracle, ParamValue, Params, PluginKind};
 
 use std::collections::BTreeMap;
 
-use crate::data::{Dataset, read_expression_file, read_obs_column};
+use crate::data::{Dataset, is_h5ad, read_expression_file, read_obs_column};
 use crate::plugin::Registry;
 use crate::report::StagedFolder;
 use crate::session::{BackboneSetup, Session};
@@ -61,6 +61,8 @@ struct Member {
     translator: ResolvedPlugin,
     columns: Vec<String>,
     state: Vec<u8>,
+    /// Whether its probe, with these parameters, reads the dataset's cells.
+    reads_cells: bool,
 }
 
 /// What an inference wrote, for the command line.
@@ -80,7 +82,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     let (saved, members) = read_method(&options.translator, registry, &overrides)?;
     if options.groupby.is_some() {
         for m in &members {
-            if !registry.probe(&m.probe.plugin)?.needs_expression(&m.probe.params) {
+            if !m.reads_cells {
                 bail!(
                     "--groupby: {} of {} does not read the cells (with these parameters), so every group \
                      would get the same network; add --base mean, or use a method whose probe reads them",
@@ -170,7 +172,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     let headline = match groups {
         None => {
             let logits = score(&mut session, registry, &members, &dataset, &candidates.pairs)?;
-            let base = base_description(registry, &members, "the dataset's");
+            let base = base_description(&members, "the dataset's");
             output::write(staged.path(), &inference, &dataset, &base, &logits, &session.timings)?
         }
         Some(groups) => {
@@ -188,7 +190,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
                 let folder = format!("groups/{}", folder_name(group));
                 let dir = staged.path().join(&folder);
                 std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let base = base_description(registry, &members, &format!("group `{group}`'s ({} cells)", cells.len()));
+                let base = base_description(&members, &format!("group `{group}`'s ({} cells)", cells.len()));
                 let timings: Vec<(String, f64)> =
                     session.timings[..loaded].iter().chain(&session.timings[started..]).cloned().collect();
                 let headline = output::write(&dir, &inference, &subset, &base, &logits, &timings)?;
@@ -248,12 +250,11 @@ fn score(
 }
 
 /// The summary's line on which cells each member's probe asked the model about.
-fn base_description(registry: &Registry, members: &[Member], whose: &str) -> String {
+fn base_description(members: &[Member], whose: &str) -> String {
     let parts: Vec<String> = members
         .iter()
         .map(|m| {
-            let reads_cells = registry.probe(&m.probe.plugin).is_ok_and(|p| p.needs_expression(&m.probe.params));
-            let what = match (reads_cells, m.probe.params.f64("background")) {
+            let what = match (m.reads_cells, m.probe.params.f64("background")) {
                 (true, _) => format!("{whose} real mean cell"),
                 (false, Ok(b)) => format!("virtual cells, every other gene at {b}"),
                 (false, Err(_)) => "no cell (its features do not depend on the cells)".to_string(),
@@ -302,7 +303,7 @@ fn select_cells(expression: &Expression, cells: &[usize]) -> Expression {
 
 /// The cells of each value of the `.h5ad` obs column `column`, values sorted.
 fn groups(path: &Path, column: &str, expression: &Expression) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
-    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5ad")) {
+    if !is_h5ad(path) {
         bail!("--groupby {column}: groups are read from an .h5ad's obs, not {}", path.display());
     }
     let values = read_obs_column(path, column).with_context(|| format!("--groupby {column}"))?;
@@ -415,5 +416,13 @@ fn member(
     }
     let translator = translator.resolve(registry, PluginKind::Translator, &role("translator"))?;
     let state = saved.state.clone().unwrap_or_default();
-    Ok(Member { method: saved.manifest.method.clone(), probe, translator, columns: columns.clone(), state })
+    let reads_cells = registry.probe(&probe.plugin)?.needs_expression(&probe.params);
+    Ok(Member {
+        method: saved.manifest.method.clone(),
+        probe,
+        translator,
+        columns: columns.clone(),
+        state,
+        reads_cells,
+    })
 }
