@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
         args: Vec<OsString>,
     },
+    /// Simulate single cells from a known regulatory network (SERGIO's steady-state model), in
+    /// BEELINE's file layout: a positive control for the probes.
+    Simulate(Box<ugrn_simulate::cli::SimulateArgs>),
     /// List the GPUs the CUDA driver sees (name, total and free memory), or say there are none.
     #[command(after_help = "Example:\n  ugrn devices")]
     Devices,
@@ -246,6 +249,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.folder.join("results.md").display()
                 );
                 return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(args) => {
+            let line = args.run()?;
+            if !cli.quiet {
+                println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }
