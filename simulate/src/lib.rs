@@ -3,7 +3,7 @@
 //! a probe recovers regulation a model has had the chance to learn. See README.md.
 //!
 //! Every draw comes from its own ChaCha8 stream of the seed (the network, the basal rates, each
-//! cell's trajectory, the technical noise), so a seed gives the same files bit for bit whatever
+//! cell's trajectory, the technical noise, the shuffled labels), so a seed gives the same files bit for bit whatever
 //! the number of threads.
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,7 @@ impl SimulateError {
 const NETWORK_STREAM: u64 = 0;
 const BASAL_STREAM: u64 = 1;
 const TECHNICAL_STREAM: u64 = 2;
+const SHUFFLE_STREAM: u64 = 3;
 const CELL_STREAMS: u64 = 1 << 32;
 
 pub(crate) fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -96,6 +97,8 @@ pub struct SimulatedData {
     pub counts: Vec<Vec<u32>>,
     /// Half-response of every gene as a regulator.
     pub half_response: Vec<f64>,
+    /// The edges (regulator, target) after a degree-preserving shuffle: a negative control.
+    pub shuffled_edges: Vec<(usize, usize)>,
 }
 
 impl Simulation {
@@ -121,7 +124,8 @@ impl Simulation {
         let levels: Vec<Vec<f64>> = (0..genes).map(|g| by_cell.iter().map(|x| x[g]).collect()).collect();
         let counts = self.technical.counts(&levels, &mut stream(self.seed, TECHNICAL_STREAM))?;
         let half_response = model.half_response.clone();
-        Ok(SimulatedData { network, levels, counts, half_response })
+        let shuffled_edges = network.degree_preserving_shuffle(&mut stream(self.seed, SHUFFLE_STREAM));
+        Ok(SimulatedData { network, levels, counts, half_response, shuffled_edges })
     }
 }
 

@@ -274,6 +274,32 @@ impl Network {
         Ok(levels)
     }
 
+    /// The edges rewired by degree-preserving swaps (a→b, c→d become a→d, c→b), 10 per edge:
+    /// every regulator keeps its out-degree and every target its in-degree, but which gene
+    /// regulates which is random. Labels for a negative control; the result may hold cycles.
+    pub fn degree_preserving_shuffle(&self, rng: &mut ChaCha8Rng) -> Vec<(usize, usize)> {
+        let mut edges: Vec<(usize, usize)> = self.edges.iter().map(|e| (e.regulator, e.target)).collect();
+        let mut present: HashSet<(usize, usize)> = edges.iter().copied().collect();
+        if edges.len() < 2 {
+            return edges;
+        }
+        for _ in 0..10 * edges.len() {
+            let (x, y) = (rng.random_range(0..edges.len()), rng.random_range(0..edges.len()));
+            let ((a, b), (c, d)) = (edges[x], edges[y]);
+            if a == d || c == b || present.contains(&(a, d)) || present.contains(&(c, b)) {
+                continue;
+            }
+            present.remove(&(a, b));
+            present.remove(&(c, d));
+            present.insert((a, d));
+            present.insert((c, b));
+            edges[x] = (a, d);
+            edges[y] = (c, b);
+        }
+        edges.sort_unstable();
+        edges
+    }
+
     /// Genes that regulate at least one other, in gene order.
     pub fn regulators(&self) -> Vec<usize> {
         let set: HashSet<usize> = self.edges.iter().map(|e| e.regulator).collect();
@@ -329,6 +355,34 @@ mod tests {
         assert!(net.levels().is_ok());
         let again = Network::random(&spec, (0..60).map(|i| format!("G{i}")).collect(), &mut rng()).unwrap();
         assert_eq!(net, again, "the same seed gives the same network");
+    }
+
+    #[test]
+    fn the_shuffle_keeps_degrees_and_moves_edges() {
+        let spec = RandomNetwork {
+            genes: 80,
+            masters: 4,
+            regulators: 16,
+            max_in_degree: 4,
+            repressor_share: 0.3,
+            strength: (1.0, 5.0),
+        };
+        let net = Network::random(&spec, (0..80).map(|i| format!("G{i}")).collect(), &mut rng()).unwrap();
+        let shuffled = net.degree_preserving_shuffle(&mut rng());
+        let degrees = |edges: &mut dyn Iterator<Item = (usize, usize)>| {
+            let (mut out, mut inn) = (vec![0; 80], vec![0; 80]);
+            for (a, b) in edges {
+                out[a] += 1;
+                inn[b] += 1;
+            }
+            (out, inn)
+        };
+        let original: HashSet<(usize, usize)> = net.edges.iter().map(|e| (e.regulator, e.target)).collect();
+        assert_eq!(degrees(&mut original.iter().copied()), degrees(&mut shuffled.iter().copied()));
+        assert_eq!(shuffled.iter().collect::<HashSet<_>>().len(), shuffled.len(), "no repeated edge");
+        assert!(shuffled.iter().all(|(a, b)| a != b), "no self-loop");
+        let kept = shuffled.iter().filter(|e| original.contains(e)).count() as f64 / shuffled.len() as f64;
+        assert!(kept < 0.35, "{kept} of the edges stayed in place");
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub const RECORD_FILE: &str = "simulation.json";
 
 /// Writes `data` into `folder`: `ExpressionData.csv.gz` (genes × cells, log2(1 + CP10k)),
 /// `counts.csv.gz` (the raw counts), `refNetwork.csv` (`Gene1,Gene2,Type,Strength`), `TFs.txt`
-/// (the regulators, one per line) and `simulation.json` (`record`). Everything goes to a
+/// (the regulators, one per line), `shuffledNetwork.csv` (`Gene1,Gene2`: the negative control's
+/// labels) and `simulation.json` (`record`). Everything goes to a
 /// staging folder beside `folder` first and is renamed into place when complete; an existing
 /// `folder` is replaced only with `force` and only if it holds a `simulation.json`.
 pub fn write_dataset(
@@ -76,6 +77,11 @@ fn write_files(dir: &Path, data: &SimulatedData, record: &serde_json::Value) -> 
         network += &format!("{},{},{},{}\n", genes[e.regulator], genes[e.target], e.sign.symbol(), e.strength);
     }
     write(&dir.join("refNetwork.csv"), network.as_bytes())?;
+    let mut shuffled = String::from("Gene1,Gene2\n");
+    for &(a, b) in &data.shuffled_edges {
+        shuffled += &format!("{},{}\n", genes[a], genes[b]);
+    }
+    write(&dir.join("shuffledNetwork.csv"), shuffled.as_bytes())?;
     let tfs: String = data.network.regulators().iter().map(|&g| format!("{}\n", genes[g])).collect();
     write(&dir.join("TFs.txt"), tfs.as_bytes())?;
     let json = serde_json::to_vec_pretty(record).expect("a JSON value serialises");
@@ -140,6 +146,8 @@ mod tests {
         let network = fs::read_to_string(out.join("refNetwork.csv")).unwrap();
         assert_eq!(network.lines().count(), data.network.edges.len() + 1);
         assert!(network.starts_with("Gene1,Gene2,Type,Strength\n"));
+        let shuffled = fs::read_to_string(out.join("shuffledNetwork.csv")).unwrap();
+        assert_eq!(shuffled.lines().count(), data.network.edges.len() + 1);
         let tfs = fs::read_to_string(out.join("TFs.txt")).unwrap();
         assert_eq!(tfs.lines().count(), data.network.regulators().len());
         let names: Vec<String> =

@@ -13,6 +13,10 @@ use crate::data::{BEELINE_DATASETS, BEELINE_NETWORKS, UserDatasetSpec};
 use crate::plugin::Registry;
 use crate::translators::folder_name;
 
+/// The network name of a workflow whose datasets are all `[[dataset]]` tables: each is labelled
+/// by its own `edges` (as it is under any network name).
+pub const OWN_NETWORK: &str = "own";
+
 /// A plugin with its parameters resolved against the ones it declares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedPlugin {
@@ -195,10 +199,23 @@ impl Checker<'_> {
             self.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
         }
         for net in data.networks.iter().chain(&data.train_network) {
-            if !BEELINE_NETWORKS.contains(&net.as_str()) {
+            if net == OWN_NETWORK {
+                let beeline = data.train.iter().chain(&data.test).find(|n| !datasets.iter().any(|d| &d.name == *n));
+                if let Some(name) = beeline {
+                    self.problem(
+                        "data.networks",
+                        format!(
+                            "network {OWN_NETWORK:?} is each [[dataset]]'s own `edges`, but {name:?} is a BEELINE dataset"
+                        ),
+                    );
+                }
+            } else if !BEELINE_NETWORKS.contains(&net.as_str()) {
                 self.problem(
                     "data.networks",
-                    format!("unknown network {net:?} (known: {})", BEELINE_NETWORKS.join(", ")),
+                    format!(
+                        "unknown network {net:?} (known: {}, or {OWN_NETWORK:?} for [[dataset]] edges)",
+                        BEELINE_NETWORKS.join(", ")
+                    ),
                 );
             }
         }
@@ -429,6 +446,33 @@ probe = { plugin = "probe-x" }
         let workflow = Workflow::parse(&text, "wf.toml").unwrap();
         let problems = ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default()).unwrap_err();
         problems.0.iter().filter(|p| p.key == key).map(|p| format!("{}: {}", p.key, p.reason)).collect()
+    }
+
+    /// The problems of `data.networks` with these networks, hESC trained on and `mine` (a
+    /// `[[dataset]]` table) tested.
+    fn network_problems(networks: &str, train: &str) -> Vec<String> {
+        let text = format!(
+            "[backbone]\nplugin = \"b\"\n[data]\nnetworks = {networks}\ntrain = [{train}]\ntest = [\"mine\"]\n\
+             [[dataset]]\nname = \"mine\"\nexpression = \"e.csv\"\ntfs = \"t.txt\"\n\
+             [[dataset]]\nname = \"other\"\nexpression = \"e.csv\"\ntfs = \"t.txt\"\n\
+             [[method]]\nname = \"M\"\nprobe = {{ plugin = \"p\" }}\nscore = \"feature\"\n"
+        );
+        let workflow = Workflow::parse(&text, "wf.toml").unwrap();
+        let problems = ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default()).unwrap_err();
+        problems.0.iter().filter(|p| p.key == "data.networks").map(|p| p.reason.clone()).collect()
+    }
+
+    #[test]
+    fn the_own_network_needs_every_dataset_to_be_a_table() {
+        assert!(network_problems("[\"own\"]", "\"other\"").is_empty());
+        assert_eq!(
+            network_problems("[\"own\"]", "\"hESC\""),
+            ["network \"own\" is each [[dataset]]'s own `edges`, but \"hESC\" is a BEELINE dataset"]
+        );
+        assert_eq!(
+            network_problems("[\"STRNG\"]", "\"other\""),
+            ["unknown network \"STRNG\" (known: STRING, Non-Specific, Specific, Lofgof, or \"own\" for [[dataset]] edges)"]
+        );
     }
 
     #[test]
