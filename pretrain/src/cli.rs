@@ -43,6 +43,11 @@ pub struct Cli {
     /// Continue from the training state in the output folder.
     #[arg(long)]
     pub resume: bool,
+    /// CPU threads candle computes with (default: CANDLE_NUM_THREADS, else 1). Models of
+    /// pretraining's size are many small operations, and candle's pool spins at a barrier after
+    /// each: two threads trained 5× slower than one on a 2-core machine.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 impl Cli {
@@ -83,6 +88,19 @@ pub fn parse_settings(settings: &[String]) -> anyhow::Result<BTreeMap<String, Pa
     Ok(out)
 }
 
+/// Corpora are named by file name; files of one name (`net1/ExpressionData.csv.gz`,
+/// `net2/ExpressionData.csv.gz`) are named by their paths instead, since the held-out cells
+/// are recorded by corpus name.
+fn name_repeats_by_path(corpora: &mut [crate::Corpus]) {
+    let mut counts = std::collections::HashMap::new();
+    for c in corpora.iter() {
+        *counts.entry(c.name.clone()).or_insert(0usize) += 1;
+    }
+    for c in corpora.iter_mut().filter(|c| counts[&c.name] > 1) {
+        c.name = c.source.clone();
+    }
+}
+
 /// Gathers the corpora (BEELINE from the data roots, or the expression files), pretrains on
 /// them and prints the log.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -94,9 +112,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let data_roots =
         if cli.data_roots.is_empty() { ugrn::workflow::default_data_roots() } else { cli.data_roots.clone() };
     let mut corpora = if cli.expression_files.is_empty() { beeline_corpora(&data_roots) } else { Vec::new() };
-    for f in &cli.expression_files {
+    for (i, f) in cli.expression_files.iter().enumerate() {
+        if cli.expression_files[..i].contains(f) {
+            bail!("--expression {} is given twice", f.display());
+        }
         corpora.push(file_corpus(f).with_context(|| format!("reading {}", f.display()))?);
     }
+    name_repeats_by_path(&mut corpora);
     if corpora.is_empty() {
         let roots: Vec<String> = data_roots.iter().map(|r| r.display().to_string()).collect();
         bail!("no expression matrix found in {} (pass --expression FILE)", roots.join(", "));
@@ -120,4 +142,28 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ugrn_sdk::{Expression, Matrix};
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::Corpus;
+
+    #[test]
+    fn files_of_one_name_are_named_by_path() {
+        let corpus = |source: &str| Corpus {
+            name: Path::new(source).file_name().unwrap().to_string_lossy().into_owned(),
+            source: source.into(),
+            genes: vec!["A".into()],
+            expression: Expression { cell_names: vec!["c".into()], values: Matrix::zeros(1, 1) },
+        };
+        let mut corpora = vec![corpus("net1/x.csv.gz"), corpus("net2/x.csv.gz"), corpus("net3/y.csv.gz")];
+        name_repeats_by_path(&mut corpora);
+        let names: Vec<&str> = corpora.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["net1/x.csv.gz", "net2/x.csv.gz", "y.csv.gz"]);
+    }
 }
