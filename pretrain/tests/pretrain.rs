@@ -1,14 +1,16 @@
 //! `ugrn pretrain` on the scGPT backbone: training on a small synthetic corpus, the written
-//! checkpoint, determinism, resume, the learning check of the shipped `ugrn-mini`, and the
-//! initial weights against a random checkpoint's.
-use std::collections::BTreeMap;
+//! checkpoint, determinism, resume, the learning check of the shipped `ugrn-mini`, the initial
+//! weights against a random checkpoint's, and the references `masked_mse` fits.
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::{DType, Device};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use ugrn_backbone_scgpt::testing::{read_json, weight_values, write_random_checkpoint};
-use ugrn_backbone_scgpt::{ScGpt, ScGptModel};
+use ugrn_backbone_scgpt::{Config, SPECIAL_TOKENS, ScGpt, ScGptModel, Vocab};
 use ugrn_pretrain::{Corpus, Request, VALIDATION_FILE, initial_model, masked_mse};
 use ugrn_sdk::{Backbone, CellBatch, Expression, LoadRequest, Matrix, ParamValue, Params, Progress};
 
@@ -159,13 +161,73 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert!(readout.data.iter().all(|v| v.is_finite()) && readout.cols == 4);
 
     // Trained weights beat the seeded initial ones, and the per-cell-mean guess, on the corpus.
-    let trained = masked_mse(&model, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
+    let trained = masked_mse(&model, &corpora[0], &[0.25, 0.5, 0.75], 1, &[]).unwrap();
     let initial = initial_model(&model.config, &model.vocab, 7).unwrap();
-    let random = masked_mse(&initial, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
+    let random = masked_mse(&initial, &corpora[0], &[0.25, 0.5, 0.75], 1, &[]).unwrap();
     assert_eq!((trained.cells, trained.masked), (random.cells, random.masked));
     assert_eq!(trained.cell_mean, random.cell_mean);
     assert!(trained.model < 0.2 * random.model, "trained {trained:?}, random {random:?}");
     assert!(trained.model < trained.cell_mean, "{trained:?}");
+}
+
+/// `genes` genes × `cells` cells drawn from `seed`: gene `Gi` at its own typical level (growing
+/// with i) times a random factor, so its bin tells its identity; with `paired`, the second half's
+/// genes at 1.05 × the first half's, so that each partner's bin follows the other's.
+fn leveled(genes: usize, cells: usize, seed: u64, paired: bool) -> (Vec<String>, Expression) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut m = Matrix::zeros(genes, cells);
+    for c in 0..cells {
+        for g in 0..genes {
+            let level = (1.0 + g as f32) * rng.random_range(0.2f32..5.0);
+            m.set(g, c, level);
+        }
+        if paired {
+            for g in 0..genes / 2 {
+                m.set(g + genes / 2, c, 1.05 * m.get(g, c));
+            }
+        }
+    }
+    let names = (0..genes).map(|g| format!("G{g}")).collect();
+    (names, Expression { cell_names: (0..cells).map(|c| format!("cell{c}")).collect(), values: m })
+}
+
+/// The references `masked_mse` fits on training corpora: where genes come in pairs the ridge
+/// predicts masked values far better than the gene means, where they are independent hardly.
+#[test]
+fn masked_mse_references_tell_regulation_from_identity() {
+    let genes = 20;
+    let ids: HashMap<String, u32> = (0..genes)
+        .map(|g| format!("G{g}"))
+        .chain(SPECIAL_TOKENS.iter().map(|s| s.to_string()))
+        .enumerate()
+        .map(|(i, s)| (s, i as u32))
+        .collect();
+    let vocab = Vocab::new(ids).unwrap();
+    let config = Config::from_json(
+        r#"{"embsize": 16, "nheads": 2, "d_hid": 32, "nlayers": 1, "n_bins": 11, "max_seq_len": 21}"#,
+    )
+    .unwrap();
+    let model = initial_model(&config, &vocab, 0).unwrap();
+    // A quarter of each cell masked: most masked genes' partners are visible.
+    let ratios = [0.25];
+    for paired in [true, false] {
+        let (names, expression) = leveled(genes, 400, 1, paired);
+        let training = corpus("training", names, expression);
+        let (names, expression) = leveled(genes, 100, 2, paired);
+        let evaluated = corpus("evaluated", names, expression);
+        let r = masked_mse(&model, &evaluated, &ratios, 0, std::slice::from_ref(&training)).unwrap();
+        eprintln!("paired {paired}: {r:?}");
+        let (gene_mean, ridge) = (r.gene_mean.unwrap(), r.ridge.unwrap());
+        assert!(gene_mean < 0.8 * r.cell_mean, "{r:?}");
+        if paired {
+            assert!(ridge < 0.5 * gene_mean, "{r:?}");
+        } else {
+            assert!((ridge - gene_mean).abs() < 0.1 * gene_mean, "{r:?}");
+        }
+        let without = masked_mse(&model, &evaluated, &ratios, 0, &[]).unwrap();
+        assert_eq!((without.gene_mean, without.ridge), (None, None));
+        assert_eq!((without.model, without.cell_mean), (r.model, r.cell_mean));
+    }
 }
 
 #[test]
@@ -292,8 +354,8 @@ fn ugrn_mini_learned_to_predict_held_out_values() {
         }
         let cells = expression.cell_names.len();
         let corpus = corpus(&corpus_name, genes, expression);
-        let trained = masked_mse(&model, &corpus, &ratios, 0).unwrap();
-        let random = masked_mse(&initial, &corpus, &ratios, 0).unwrap();
+        let trained = masked_mse(&model, &corpus, &ratios, 0, &[]).unwrap();
+        let random = masked_mse(&initial, &corpus, &ratios, 0, &[]).unwrap();
         eprintln!("{corpus_name}: ugrn-mini {trained:?}, random weights {random:?}");
         assert_eq!(trained.cells, cells);
         assert!(trained.model < 0.25 * random.model, "{corpus_name}: trained {trained:?}, random {random:?}");
