@@ -42,6 +42,8 @@ pub(crate) struct References {
     gene_means: GeneMeans,
     /// `None` past [`MAX_RIDGE_GENES`].
     ridge: Option<Ridge>,
+    /// Genes expressed in the training cells.
+    genes: usize,
 }
 
 impl References {
@@ -52,7 +54,8 @@ impl References {
     /// a constant and, with half of a cell masked, predicts worse than the gene means.
     pub(crate) fn fit(train: &[Cell], max_genes: usize, ratios: &[f64], rng: &mut ChaCha8Rng) -> Result<References> {
         let index = GeneIndex::of(train);
-        let ridge = if index.tokens.len() <= MAX_RIDGE_GENES {
+        let genes = index.tokens.len();
+        let ridge = if genes <= MAX_RIDGE_GENES {
             let examples: Vec<Example> = train
                 .iter()
                 .enumerate()
@@ -62,7 +65,18 @@ impl References {
         } else {
             None
         };
-        Ok(References { gene_means: GeneMeans::fit(train), ridge })
+        Ok(References { gene_means: GeneMeans::fit(train), ridge, genes })
+    }
+
+    /// Why the ridge reference is missing, for the log.
+    pub(crate) fn ridge_note(&self) -> Option<String> {
+        self.ridge.is_none().then(|| {
+            format!(
+                "ridge reference skipped: {} genes in the training cells, more than the {MAX_RIDGE_GENES} its \
+                 dense solves are bounded to",
+                self.genes
+            )
+        })
     }
 
     /// The references' errors per masked value of `batches` (which hold some masked value).
@@ -548,6 +562,13 @@ mod tests {
         let genes = MAX_RIDGE_GENES as u32 + 1;
         let train: Vec<Cell> = (0..genes).map(|t| cell(&[t], &[1.0 + (t % 5) as f32])).collect();
         let references = fit(&train, 10, 0.5);
+        assert_eq!(
+            references.ridge_note().unwrap(),
+            format!(
+                "ridge reference skipped: {genes} genes in the training cells, more than the {MAX_RIDGE_GENES} its dense \
+                 solves are bounded to"
+            )
+        );
         let r = references.evaluate(&[collate(&[example(&[0, 1], &[4.0, 2.0], &[true, false])], FRAMING)]);
         assert_eq!((r.gene_mean, r.ridge), (9.0, None));
     }

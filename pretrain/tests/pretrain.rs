@@ -116,6 +116,12 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert_eq!(*steps.total.lock().unwrap(), 48);
     assert_eq!(*steps.done.lock().unwrap(), 48);
     assert!(log[1].starts_with("cells: 48 training, 12 validation"), "{log:?}");
+    assert!(
+        log[2].starts_with("validation references (masked values predicted without the model): cell mean "),
+        "{log:?}"
+    );
+    let epoch_lines: Vec<&String> = log.iter().filter(|l| l.starts_with("epoch ")).collect();
+    assert!(epoch_lines.iter().all(|l| l.contains(" vs gene mean ") && l.contains(", ridge ")), "{log:?}");
     let losses = epoch_losses(&log);
     assert_eq!(losses.iter().map(|l| l.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
     let (first, last) = (losses[0], losses[7]);
@@ -142,6 +148,23 @@ fn trains_and_writes_a_loadable_checkpoint() {
     );
     let held_out = read_json(&dir.path().join(VALIDATION_FILE));
     assert_eq!(held_out["cells"]["synthetic"].as_array().unwrap().len(), 12);
+
+    // The references as logged, in args.json and in the training state: a synthetic gene's bin
+    // follows its identity, so the gene means beat the cells', and its partner's, so the ridge
+    // beats the gene means.
+    let references = &args["validation_references"];
+    let value = |key: &str| references[key].as_f64().unwrap_or_else(|| panic!("{key} in {references}"));
+    let (cell_mean, gene_mean, ridge) = (value("cell_mean"), value("gene_mean"), value("ridge"));
+    assert!(ridge < gene_mean && gene_mean < cell_mean, "{references}");
+    assert!(
+        log[2].ends_with(&format!("cell mean {cell_mean:.3}, gene mean {gene_mean:.3}, ridge {ridge:.3}")),
+        "{log:?}"
+    );
+    assert!(epoch_lines[0].contains(&format!(" vs gene mean {gene_mean:.3}, ridge {ridge:.3} (")), "{log:?}");
+    let weights = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&weights).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&header.metadata().as_ref().unwrap()["ugrn.pretrain"]).unwrap();
+    assert_eq!(&state["validation_references"], references);
     assert!(!dir.path().join(".model.safetensors.tmp").exists());
 
     // The checkpoint loads as a model and through the plugin, unchanged.
