@@ -1,6 +1,7 @@
 //! `ugrn pretrain` on the scGPT backbone: training on a small synthetic corpus, the written
 //! checkpoint, determinism, resume, the learning check of the shipped `ugrn-mini`, the initial
-//! weights against a random checkpoint's, and the references `masked_mse` fits.
+//! weights against a random checkpoint's, the references `masked_mse` fits, and a model as long
+//! as a dataset taking it as `dataset` context.
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use ugrn_backbone_scgpt::testing::{read_json, weight_values, write_random_checkpoint};
 use ugrn_backbone_scgpt::{Config, SPECIAL_TOKENS, ScGpt, ScGptModel, Vocab};
 use ugrn_pretrain::{Corpus, Request, VALIDATION_FILE, initial_model, masked_mse};
-use ugrn_sdk::{Backbone, CellBatch, Expression, LoadRequest, Matrix, ParamValue, Params, Progress};
+use ugrn_probe_kit::{CellPlan, ProbeContext};
+use ugrn_sdk::{
+    Backbone, CellBatch, DatasetView, Expression, LoadRequest, Matrix, Pair, ParamValue, Params, ProbeRequest, Progress,
+};
 
 const GENES: usize = 20;
 const CELLS: usize = 60;
@@ -77,6 +81,16 @@ impl Progress for Steps {
     }
     fn advance(&self, done: u64) {
         *self.done.lock().unwrap() += done;
+    }
+}
+
+/// The scGPT plugin's request for the checkpoint in `dir`, on the CPU.
+fn load_request(dir: &Path) -> LoadRequest {
+    LoadRequest {
+        checkpoint: dir.to_path_buf(),
+        device: "cpu".into(),
+        dtype: "f32".into(),
+        params: Params::defaults(&ScGpt.describe().params),
     }
 }
 
@@ -170,13 +184,7 @@ fn trains_and_writes_a_loadable_checkpoint() {
     // The checkpoint loads as a model and through the plugin, unchanged.
     let model = ScGptModel::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
     assert_eq!((model.config.embsize, model.layers.len(), model.vocab.len()), (16, 1, 23));
-    let load = LoadRequest {
-        checkpoint: dir.path().to_path_buf(),
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        params: Params::defaults(&ScGpt.describe().params),
-    };
-    let oracle = ScGpt.load(&load).unwrap();
+    let oracle = ScGpt.load(&load_request(dir.path())).unwrap();
     assert_eq!((oracle.info().max_context, oracle.info().vocabulary), (15, 23));
     let tokens: Vec<u32> = oracle.token_ids(&genes[..4]).into_iter().map(Option::unwrap).collect();
     let cells = CellBatch::new(tokens, Matrix::new(1, 4, vec![3.0, 5.0, 7.0, 9.0]).unwrap()).unwrap();
@@ -250,6 +258,39 @@ fn masked_mse_references_tell_regulation_from_identity() {
         let without = masked_mse(&model, &evaluated, &ratios, 0, &[]).unwrap();
         assert_eq!((without.gene_mean, without.ridge), (None, None));
         assert_eq!((without.model, without.cell_mean), (r.model, r.cell_mean));
+    }
+}
+
+/// A model pretrained with `max_seq_len` = genes + 1 takes every gene of the dataset as one
+/// `dataset` context: the backbone's `max_context` is `max_seq_len` − 1, which the probes' cell
+/// plan checks the dataset against. One token shorter, and it refuses.
+#[test]
+fn a_model_one_token_longer_than_the_dataset_takes_it_as_context() {
+    let (genes, expression) = synthetic();
+    for (max_seq_len, fits) in [(GENES + 1, true), (GENES, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let params = settings(&[("max_seq_len", ParamValue::Int(max_seq_len as i64)), ("epochs", ParamValue::Int(1))]);
+        train(dir.path(), &params, false).unwrap();
+        assert_eq!(read_json(&dir.path().join("args.json"))["max_seq_len"], max_seq_len);
+        let oracle = ScGpt.load(&load_request(dir.path())).unwrap();
+        assert_eq!(oracle.info().max_context, max_seq_len - 1);
+
+        let dataset =
+            DatasetView { name: "synthetic", genes: &genes, expression: Some(&expression), expression_source: "" };
+        let probe_params = Params::default();
+        let request = ProbeRequest { params: &probe_params, dataset, pairs: &[Pair { source: 0, target: 10 }] };
+        let plan = CellPlan::new(&request, oracle.as_ref(), ProbeContext::Dataset);
+        if fits {
+            let plan = plan.unwrap();
+            assert_eq!(plan.context_tokens().len(), GENES);
+            let values = Matrix::new(1, GENES, (0..GENES).map(|g| (1 + g % 10) as f32).collect()).unwrap();
+            let readout = oracle.readout(&CellBatch::new(plan.context_tokens().to_vec(), values).unwrap()).unwrap();
+            assert_eq!(readout.cols, GENES);
+            assert!(readout.data.iter().all(|v| v.is_finite()));
+        } else {
+            let err = plan.unwrap_err().to_string();
+            assert!(err.contains("has 20 genes in the vocabulary, more than the 19 context genes"), "{err}");
+        }
     }
 }
 
