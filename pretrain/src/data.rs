@@ -120,9 +120,9 @@ pub(crate) fn split(
 
 /// One cell's model input: `<cls>` excluded, `masked[i]` where the value is hidden.
 pub(crate) struct Example {
-    tokens: Vec<u32>,
-    values: Vec<f32>,
-    masked: Vec<bool>,
+    pub(crate) tokens: Vec<u32>,
+    pub(crate) values: Vec<f32>,
+    pub(crate) masked: Vec<bool>,
 }
 
 /// Samples up to `max_genes` of the cell's expressed genes (all when it has fewer, since every
@@ -224,7 +224,28 @@ pub(crate) fn collate(examples: &[Example], f: Framing) -> Batch {
     b
 }
 
+/// A gene of a batch cell: its token, its true value, and whether the model sees it masked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Position {
+    pub(crate) token: u32,
+    pub(crate) value: f32,
+    pub(crate) masked: bool,
+}
+
 impl Batch {
+    /// Each cell's genes, `<cls>` and padding left out.
+    pub(crate) fn cell_positions(&self) -> impl Iterator<Item = impl Iterator<Item = Position> + Clone + '_> + '_ {
+        (0..self.cells).map(move |c| {
+            let start = c * self.len + 1;
+            let genes = self.padding[start..(c + 1) * self.len].iter().take_while(|&&p| p == 0).count();
+            (start..start + genes).map(move |i| Position {
+                token: self.ids[i],
+                value: self.target[i],
+                masked: self.weight[i] != 0.0,
+            })
+        })
+    }
+
     pub(crate) fn tensors(&self, device: &Device) -> Result<BatchTensors> {
         let shape = (self.cells, self.len);
         (|| {

@@ -10,6 +10,7 @@ use ugrn_backbone_scgpt::init::ParamDef;
 use ugrn_backbone_scgpt::{ARGS_FILE, SAFETENSORS_FILE, VOCAB_FILE, write_atomically, write_json};
 use ugrn_sdk::{Error, Result};
 
+use crate::references::ValidationReferences;
 use crate::settings::Settings;
 
 /// Metadata key of `model.safetensors` holding the [`State`] as JSON.
@@ -24,6 +25,10 @@ pub(crate) struct State {
     pub(crate) settings: Settings,
     pub(crate) corpora: Vec<CorpusSummary>,
     pub(crate) history: Vec<EpochRecord>,
+    /// What the validation losses compare with; recomputed on resume (the split and masks are
+    /// the seed's), absent from states written before it was recorded.
+    #[serde(default)]
+    pub(crate) validation_references: Option<ValidationReferences>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

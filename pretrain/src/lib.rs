@@ -11,6 +11,10 @@
 //! steps, gradients clipped to norm 1. The model has no dropout (scGPT trains with 0.2): the
 //! backbone's model is the inference model, which has none.
 //!
+//! The validation loss is set against references computed without the model on the same masked
+//! values (`references`): each cell's visible mean, each gene's training mean, and per gene a
+//! ridge regression on the cell's visible values, fitted on the training cells masked alike.
+//!
 //! Training runs on the CPU in f32 and is reproducible bit for bit for a seed: initialisation,
 //! the held-out split, and each epoch's shuffling, gene sampling and masking draw from their own
 //! ChaCha8 streams of the seed (`seeds`), so an epoch's draws depend only on `(seed, epoch)`.
@@ -26,6 +30,7 @@ mod corpus;
 mod data;
 mod files;
 mod objective;
+mod references;
 mod seeds;
 mod settings;
 mod trainer;
@@ -33,5 +38,6 @@ mod trainer;
 pub use corpus::{Corpus, beeline_corpora, file_corpus};
 pub use files::VALIDATION_FILE;
 pub use objective::{MaskedMse, initial_model, masked_mse};
+pub use references::MAX_RIDGE_GENES;
 pub use settings::params;
 pub use trainer::{Request, pretrain};

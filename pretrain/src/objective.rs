@@ -10,7 +10,8 @@ use ugrn_sdk::{Error, Result};
 
 use crate::corpus::Corpus;
 use crate::data::{self, Batch, Framing};
-use crate::seeds::{EVAL_STREAM, initial_tensors, rng};
+use crate::references::References;
+use crate::seeds::{EVAL_STREAM, REFERENCE_STREAM, initial_tensors, rng};
 use crate::settings::check_ratios;
 
 /// Cells per batch when evaluating.
@@ -65,6 +66,11 @@ impl Totals {
     pub(crate) fn loss(&self) -> f64 {
         (self.mlm + self.mvc) / self.masked as f64
     }
+
+    /// The expression decoder's part of it, what the references compare with.
+    pub(crate) fn expression_mse(&self) -> f64 {
+        self.mlm / self.masked as f64
+    }
 }
 
 pub(crate) fn evaluate(model: &ScGptModel, batches: &[Batch]) -> Result<Totals> {
@@ -87,6 +93,13 @@ pub struct MaskedMse {
     pub model: f64,
     /// The same for predicting each masked value by the mean of its cell's visible values.
     pub cell_mean: f64,
+    /// By its gene's mean value over the training corpora's cells (the mean of all their values
+    /// for a gene they never express); `None` without training corpora.
+    pub gene_mean: Option<f64>,
+    /// By its gene's ridge regression on the cell's visible values, fitted on the training
+    /// corpora's cells; `None` without them, or when they express more than
+    /// [`MAX_RIDGE_GENES`](crate::MAX_RIDGE_GENES) genes.
+    pub ridge: Option<f64>,
     /// Cells evaluated (those with an expressed gene in the vocabulary).
     pub cells: usize,
     pub masked: usize,
@@ -94,8 +107,16 @@ pub struct MaskedMse {
 
 /// scGPT's pretraining loss on `corpus`: each cell binned, up to `max_seq_len - 1` of its
 /// expressed genes (those in the model's vocabulary) sampled, cell `i` masked at
-/// `mask_ratios[i % len]`, all drawn from `seed`; the same draws whatever the model.
-pub fn masked_mse(model: &ScGptModel, corpus: &Corpus, mask_ratios: &[f64], seed: u64) -> Result<MaskedMse> {
+/// `mask_ratios[i % len]`, all drawn from `seed`; the same draws whatever the model. With
+/// `training` corpora (the cells the model trained on, none of `corpus`'s, or the references
+/// are flattered), also the gene-mean and ridge references fitted on them, on the same masks.
+pub fn masked_mse(
+    model: &ScGptModel,
+    corpus: &Corpus,
+    mask_ratios: &[f64],
+    seed: u64,
+    training: &[Corpus],
+) -> Result<MaskedMse> {
     check_ratios("mask_ratios", mask_ratios)?;
     let cfg = &model.config;
     let cells: Vec<data::Cell> = data::cells(corpus, &model.vocab, cfg.n_bins)?.into_iter().flatten().collect();
@@ -117,9 +138,24 @@ pub fn masked_mse(model: &ScGptModel, corpus: &Corpus, mask_ratios: &[f64], seed
     let batches =
         data::evaluation_batches(&refs, framing, max_genes, mask_ratios, EVAL_BATCH, &mut rng(seed, EVAL_STREAM));
     let t = evaluate(model, &batches)?;
+    let references = if training.is_empty() {
+        None
+    } else {
+        let mut train = Vec::new();
+        for c in training {
+            train.extend(data::cells(c, &model.vocab, cfg.n_bins)?.into_iter().flatten());
+        }
+        if train.is_empty() {
+            return Err(Error::invalid("no cell of the training corpora expresses a gene of the model's vocabulary"));
+        }
+        let fitted = References::fit(&train, max_genes, mask_ratios, &mut rng(seed, REFERENCE_STREAM))?;
+        Some(fitted.evaluate(&batches))
+    };
     Ok(MaskedMse {
-        model: t.mlm / t.masked as f64,
+        model: t.expression_mse(),
         cell_mean: t.cell_mean / t.masked as f64,
+        gene_mean: references.map(|r| r.gene_mean),
+        ridge: references.and_then(|r| r.ridge),
         cells: t.cells,
         masked: t.masked,
     })

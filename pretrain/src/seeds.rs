@@ -11,6 +11,8 @@ const INIT_STREAM: u64 = 0;
 pub(crate) const SPLIT_STREAM: u64 = 1;
 pub(crate) const VALIDATION_STREAM: u64 = 2;
 pub(crate) const EVAL_STREAM: u64 = 3;
+/// The masks of the training cells the ridge reference is fitted on.
+pub(crate) const REFERENCE_STREAM: u64 = 4;
 pub(crate) const EPOCH_STREAM: u64 = 16;
 
 pub(crate) fn rng(seed: u64, stream: u64) -> ChaCha8Rng {

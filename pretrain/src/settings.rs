@@ -5,6 +5,7 @@ use ugrn_sdk::{Error, ParamSpec, Params, Result};
 
 use crate::data::{MASK_VALUE, PAD_VALUE};
 use crate::files::CorpusSummary;
+use crate::references::ValidationReferences;
 use crate::trainer::{MAX_GRAD_NORM, WARMUP_FRACTION};
 
 /// The parameters of `ugrn pretrain` (its `--set KEY=VALUE`). The defaults are those of the
@@ -120,8 +121,14 @@ impl Settings {
     }
 
     /// `args.json`: the keys [`Config`](ugrn_backbone_scgpt::Config) reads (scGPT's names and its
-    /// settings for everything this model does not vary), then how it was trained.
-    pub(crate) fn args(&self, corpora: &[CorpusSummary], trained_epochs: usize) -> serde_json::Value {
+    /// settings for everything this model does not vary), then how it was trained and what its
+    /// validation loss compares with.
+    pub(crate) fn args(
+        &self,
+        corpora: &[CorpusSummary],
+        trained_epochs: usize,
+        references: Option<&ValidationReferences>,
+    ) -> serde_json::Value {
         serde_json::json!({
             "embsize": self.embsize,
             "nheads": self.nheads,
@@ -157,6 +164,7 @@ impl Settings {
             "valid_size_or_ratio": self.validation_fraction,
             "seed": self.seed,
             "corpora": corpora,
+            "validation_references": references,
             "trainer": format!("ugrn pretrain, {} {}", PLUGIN_NAME, env!("CARGO_PKG_VERSION")),
         })
     }

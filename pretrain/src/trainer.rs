@@ -17,8 +17,9 @@ use ugrn_sdk::{Error, Params, Progress, Result};
 use crate::corpus::Corpus;
 use crate::data::{self, Batch, Cell, Framing, MASK_VALUE, PAD_VALUE};
 use crate::files::{self, CorpusSummary, EpochRecord, Snapshot, State};
-use crate::objective::{EVAL_BATCH, evaluate, model_over, scalar, squared_errors};
-use crate::seeds::{EPOCH_STREAM, SPLIT_STREAM, VALIDATION_STREAM, initial_tensors, rng};
+use crate::objective::{EVAL_BATCH, Totals, evaluate, model_over, scalar, squared_errors};
+use crate::references::{References, ValidationReferences};
+use crate::seeds::{EPOCH_STREAM, REFERENCE_STREAM, SPLIT_STREAM, VALIDATION_STREAM, initial_tensors, rng};
 use crate::settings::Settings;
 
 /// Share of all steps over which the learning rate ramps up linearly (scGPT's
@@ -50,13 +51,18 @@ pub fn pretrain(request: &Request<'_>, progress: &dyn Progress) -> Result<Vec<St
         return Ok(trainer.log);
     }
     progress.set_total(((epochs - done) * trainer.steps_per_epoch()) as u64);
-    trainer.log_baseline();
     while trainer.epochs_done < epochs {
         let epoch_started = Instant::now();
         let train_loss = trainer.epoch(progress)?;
-        let validation_loss = trainer.validate()?;
+        let validation = trainer.validate()?;
         let seconds = epoch_started.elapsed().as_secs_f64();
-        trainer.save(EpochRecord { epoch: trainer.epochs_done + 1, train_loss, validation_loss, seconds })?;
+        let record = EpochRecord {
+            epoch: trainer.epochs_done + 1,
+            train_loss,
+            validation_loss: validation.as_ref().map(Totals::loss),
+            seconds,
+        };
+        trainer.save(record, validation.as_ref().map(Totals::expression_mse))?;
     }
     Ok(trainer.finish(started))
 }
@@ -67,14 +73,18 @@ struct Cells {
     train: Vec<Cell>,
     /// Fixed batches of the held-out cells, the same every epoch.
     validation: Vec<Batch>,
+    /// The errors of predicting `validation`'s masked values without the model; `None` without
+    /// validation cells.
+    references: Option<ValidationReferences>,
     /// What `validation_cells.json` holds: the held-out cells by corpus.
     validation_file: serde_json::Value,
 }
 
 impl Cells {
-    /// Bins the corpora's cells, holds out `validation_fraction` of each corpus and masks the
-    /// held-out ones once; also returns the log line that counts them.
-    fn split(s: &Settings, corpora: &[Corpus], vocab: &Vocab) -> Result<(Cells, String)> {
+    /// Bins the corpora's cells, holds out `validation_fraction` of each corpus, masks the
+    /// held-out ones once and fits the references on the training cells; also returns the log
+    /// lines that count the cells and give the references.
+    fn split(s: &Settings, corpora: &[Corpus], vocab: &Vocab) -> Result<(Cells, Vec<String>)> {
         let split = data::split(corpora, vocab, s.n_bins, s.validation_fraction, &mut rng(s.seed, SPLIT_STREAM))?;
         if split.train.is_empty() {
             return Err(Error::invalid("no training cells: every cell is held out or expresses no gene"));
@@ -95,20 +105,35 @@ impl Cells {
             EVAL_BATCH,
             &mut rng(s.seed, VALIDATION_STREAM),
         );
-        let line = format!(
+        let mut lines = vec![format!(
             "cells: {} training, {} validation ({} of each corpus, seed {}){}",
             split.train.len(),
             split.validation.len(),
             s.validation_fraction,
             s.seed,
             if split.empty > 0 { format!(", {} without expressed genes left out", split.empty) } else { String::new() }
-        );
+        )];
+        let references = if validation.is_empty() {
+            None
+        } else {
+            let mut masks = rng(s.seed, REFERENCE_STREAM);
+            let fitted = References::fit(&split.train, s.max_seq_len - 1, &s.mask_ratio, &mut masks)?;
+            let r = fitted.evaluate(&validation);
+            lines.push(format!(
+                "validation references (masked values predicted without the model): cell mean {:.3}, gene mean {:.3}{}",
+                r.cell_mean,
+                r.gene_mean,
+                r.ridge.map_or(String::new(), |ridge| format!(", ridge {ridge:.3}"))
+            ));
+            lines.extend(fitted.ridge_note());
+            Some(r)
+        };
         let validation_file = serde_json::json!({
             "seed": s.seed,
             "validation_fraction": s.validation_fraction,
             "cells": split.validation_names,
         });
-        Ok((Cells { framing, train: split.train, validation, validation_file }, line))
+        Ok((Cells { framing, train: split.train, validation, references, validation_file }, lines))
     }
 }
 
@@ -200,10 +225,11 @@ impl<'a> Trainer<'a> {
             .iter()
             .map(|c| CorpusSummary { name: c.name.clone(), genes: c.genes.len(), cells: c.expression.values.cols })
             .collect();
-        let config = Config::from_json(&settings.args(&corpora, 0).to_string()).map_err(Error::invalid)?;
+        let config = Config::from_json(&settings.args(&corpora, 0, None).to_string()).map_err(Error::invalid)?;
         let defs = param_defs(&config, vocab.len());
-        let (cells, cells_line) = Cells::split(&settings, request.corpora, &vocab)?;
-        let mut log = vec![describe_architecture(&settings, &defs, vocab.len()), cells_line];
+        let (cells, cells_lines) = Cells::split(&settings, request.corpora, &vocab)?;
+        let mut log = vec![describe_architecture(&settings, &defs, vocab.len())];
+        log.extend(cells_lines);
 
         let Start { vars, history, epochs_done } =
             Start::resumed_or_initial(request, &settings, &defs, &corpora, &mut log)?;
@@ -234,18 +260,6 @@ impl<'a> Trainer<'a> {
 
     fn steps_per_epoch(&self) -> usize {
         self.cells.train.len().div_ceil(self.settings.batch_size)
-    }
-
-    /// Logs the loss of predicting each masked validation value by its cell's visible mean.
-    fn log_baseline(&mut self) {
-        let validation = &self.cells.validation;
-        if !validation.is_empty() {
-            let baseline: f64 = validation.iter().map(|b| b.cell_mean_sq_error).sum::<f64>()
-                / validation.iter().map(|b| b.masked).sum::<usize>() as f64;
-            self.log.push(format!(
-                "validation baseline (each masked value predicted by its cell's visible mean): {baseline:.3}"
-            ));
-        }
     }
 
     /// Trains one epoch: the training cells in the epoch's shuffled order, sampled and masked
@@ -303,24 +317,27 @@ impl<'a> Trainer<'a> {
         Ok(value)
     }
 
-    /// The loss per masked value on the validation batches, `None` without validation cells.
-    fn validate(&self) -> Result<Option<f64>> {
+    /// The errors on the validation batches, `None` without validation cells.
+    fn validate(&self) -> Result<Option<Totals>> {
         if self.cells.validation.is_empty() {
             return Ok(None);
         }
         let frozen =
             model_over(named_tensors(&self.defs, &self.vars, true), &self.config, &self.vocab, "training weights")?;
-        Ok(Some(evaluate(&frozen, &self.cells.validation)?.loss()))
+        evaluate(&frozen, &self.cells.validation).map(Some)
     }
 
-    /// Records the finished epoch and rewrites the output folder with its weights and state.
-    fn save(&mut self, record: EpochRecord) -> Result<()> {
+    /// Records the finished epoch and rewrites the output folder with its weights and state;
+    /// `expression_mse` is the expression decoder's validation error, which the log compares
+    /// with the references.
+    fn save(&mut self, record: EpochRecord, expression_mse: Option<f64>) -> Result<()> {
         let line = format!(
-            "epoch {}/{}: train loss {:.3}, validation loss {} ({:.0} s)",
+            "epoch {}/{}: train loss {:.3}, validation loss {}{} ({:.0} s)",
             record.epoch,
             self.settings.epochs,
             record.train_loss,
             format_loss(record.validation_loss),
+            self.compare_with_references(expression_mse),
             record.seconds
         );
         self.history.push(record);
@@ -330,9 +347,10 @@ impl<'a> Trainer<'a> {
             settings: self.settings.clone(),
             corpora: self.corpora.clone(),
             history: self.history.clone(),
+            validation_references: self.cells.references,
         };
         let snapshot = Snapshot {
-            args: &self.settings.args(&self.corpora, self.epochs_done),
+            args: &self.settings.args(&self.corpora, self.epochs_done, self.cells.references.as_ref()),
             symbols: &self.symbols,
             validation: &self.cells.validation_file,
             defs: &self.defs,
@@ -342,6 +360,17 @@ impl<'a> Trainer<'a> {
         files::save(self.output, &snapshot)?;
         self.log.push(line);
         Ok(())
+    }
+
+    /// Where the expression decoder's validation error sits among the references: ` vs gene mean
+    /// …, ridge …`, preceded by that error where MVC adds its own to the validation loss.
+    fn compare_with_references(&self, expression_mse: Option<f64>) -> String {
+        let (Some(mse), Some(r)) = (expression_mse, &self.cells.references) else {
+            return String::new();
+        };
+        let decoder = if self.settings.mvc { format!(", expression decoder {mse:.3}") } else { String::new() };
+        let ridge = r.ridge.map_or(String::new(), |ridge| format!(", ridge {ridge:.3}"));
+        format!("{decoder} vs gene mean {:.3}{ridge}", r.gene_mean)
     }
 
     /// The log, ending with the final losses, wall time and the checkpoint written.

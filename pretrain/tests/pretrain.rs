@@ -1,16 +1,22 @@
 //! `ugrn pretrain` on the scGPT backbone: training on a small synthetic corpus, the written
-//! checkpoint, determinism, resume, the learning check of the shipped `ugrn-mini`, and the
-//! initial weights against a random checkpoint's.
-use std::collections::BTreeMap;
+//! checkpoint, determinism, resume, the learning check of the shipped `ugrn-mini`, the initial
+//! weights against a random checkpoint's, the references `masked_mse` fits, and a model as long
+//! as a dataset taking it as `dataset` context.
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::{DType, Device};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use ugrn_backbone_scgpt::testing::{read_json, weight_values, write_random_checkpoint};
-use ugrn_backbone_scgpt::{ScGpt, ScGptModel};
+use ugrn_backbone_scgpt::{Config, SPECIAL_TOKENS, ScGpt, ScGptModel, Vocab};
 use ugrn_pretrain::{Corpus, Request, VALIDATION_FILE, initial_model, masked_mse};
-use ugrn_sdk::{Backbone, CellBatch, Expression, LoadRequest, Matrix, ParamValue, Params, Progress};
+use ugrn_probe_kit::{CellPlan, ProbeContext};
+use ugrn_sdk::{
+    Backbone, CellBatch, DatasetView, Expression, LoadRequest, Matrix, Pair, ParamValue, Params, ProbeRequest, Progress,
+};
 
 const GENES: usize = 20;
 const CELLS: usize = 60;
@@ -78,6 +84,16 @@ impl Progress for Steps {
     }
 }
 
+/// The scGPT plugin's request for the checkpoint in `dir`, on the CPU.
+fn load_request(dir: &Path) -> LoadRequest {
+    LoadRequest {
+        checkpoint: dir.to_path_buf(),
+        device: "cpu".into(),
+        dtype: "f32".into(),
+        params: Params::defaults(&ScGpt.describe().params),
+    }
+}
+
 fn train(dir: &Path, params: &Params, resume: bool) -> ugrn_sdk::Result<Vec<String>> {
     let (genes, expression) = synthetic();
     let corpora = [corpus("synthetic", genes, expression)];
@@ -114,6 +130,12 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert_eq!(*steps.total.lock().unwrap(), 48);
     assert_eq!(*steps.done.lock().unwrap(), 48);
     assert!(log[1].starts_with("cells: 48 training, 12 validation"), "{log:?}");
+    assert!(
+        log[2].starts_with("validation references (masked values predicted without the model): cell mean "),
+        "{log:?}"
+    );
+    let epoch_lines: Vec<&String> = log.iter().filter(|l| l.starts_with("epoch ")).collect();
+    assert!(epoch_lines.iter().all(|l| l.contains(" vs gene mean ") && l.contains(", ridge ")), "{log:?}");
     let losses = epoch_losses(&log);
     assert_eq!(losses.iter().map(|l| l.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
     let (first, last) = (losses[0], losses[7]);
@@ -140,18 +162,29 @@ fn trains_and_writes_a_loadable_checkpoint() {
     );
     let held_out = read_json(&dir.path().join(VALIDATION_FILE));
     assert_eq!(held_out["cells"]["synthetic"].as_array().unwrap().len(), 12);
+
+    // The references as logged, in args.json and in the training state: a synthetic gene's bin
+    // follows its identity, so the gene means beat the cells', and its partner's, so the ridge
+    // beats the gene means.
+    let references = &args["validation_references"];
+    let value = |key: &str| references[key].as_f64().unwrap_or_else(|| panic!("{key} in {references}"));
+    let (cell_mean, gene_mean, ridge) = (value("cell_mean"), value("gene_mean"), value("ridge"));
+    assert!(ridge < gene_mean && gene_mean < cell_mean, "{references}");
+    assert!(
+        log[2].ends_with(&format!("cell mean {cell_mean:.3}, gene mean {gene_mean:.3}, ridge {ridge:.3}")),
+        "{log:?}"
+    );
+    assert!(epoch_lines[0].contains(&format!(" vs gene mean {gene_mean:.3}, ridge {ridge:.3} (")), "{log:?}");
+    let weights = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&weights).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&header.metadata().as_ref().unwrap()["ugrn.pretrain"]).unwrap();
+    assert_eq!(&state["validation_references"], references);
     assert!(!dir.path().join(".model.safetensors.tmp").exists());
 
     // The checkpoint loads as a model and through the plugin, unchanged.
     let model = ScGptModel::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
     assert_eq!((model.config.embsize, model.layers.len(), model.vocab.len()), (16, 1, 23));
-    let load = LoadRequest {
-        checkpoint: dir.path().to_path_buf(),
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        params: Params::defaults(&ScGpt.describe().params),
-    };
-    let oracle = ScGpt.load(&load).unwrap();
+    let oracle = ScGpt.load(&load_request(dir.path())).unwrap();
     assert_eq!((oracle.info().max_context, oracle.info().vocabulary), (15, 23));
     let tokens: Vec<u32> = oracle.token_ids(&genes[..4]).into_iter().map(Option::unwrap).collect();
     let cells = CellBatch::new(tokens, Matrix::new(1, 4, vec![3.0, 5.0, 7.0, 9.0]).unwrap()).unwrap();
@@ -159,13 +192,106 @@ fn trains_and_writes_a_loadable_checkpoint() {
     assert!(readout.data.iter().all(|v| v.is_finite()) && readout.cols == 4);
 
     // Trained weights beat the seeded initial ones, and the per-cell-mean guess, on the corpus.
-    let trained = masked_mse(&model, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
+    let trained = masked_mse(&model, &corpora[0], &[0.25, 0.5, 0.75], 1, &[]).unwrap();
     let initial = initial_model(&model.config, &model.vocab, 7).unwrap();
-    let random = masked_mse(&initial, &corpora[0], &[0.25, 0.5, 0.75], 1).unwrap();
+    let random = masked_mse(&initial, &corpora[0], &[0.25, 0.5, 0.75], 1, &[]).unwrap();
     assert_eq!((trained.cells, trained.masked), (random.cells, random.masked));
     assert_eq!(trained.cell_mean, random.cell_mean);
     assert!(trained.model < 0.2 * random.model, "trained {trained:?}, random {random:?}");
     assert!(trained.model < trained.cell_mean, "{trained:?}");
+}
+
+/// `genes` genes × `cells` cells drawn from `seed`: gene `Gi` at its own typical level (growing
+/// with i) times a random factor, so its bin tells its identity; with `paired`, the second half's
+/// genes at 1.05 × the first half's, so that each partner's bin follows the other's.
+fn leveled(genes: usize, cells: usize, seed: u64, paired: bool) -> (Vec<String>, Expression) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut m = Matrix::zeros(genes, cells);
+    for c in 0..cells {
+        for g in 0..genes {
+            let level = (1.0 + g as f32) * rng.random_range(0.2f32..5.0);
+            m.set(g, c, level);
+        }
+        if paired {
+            for g in 0..genes / 2 {
+                m.set(g + genes / 2, c, 1.05 * m.get(g, c));
+            }
+        }
+    }
+    let names = (0..genes).map(|g| format!("G{g}")).collect();
+    (names, Expression { cell_names: (0..cells).map(|c| format!("cell{c}")).collect(), values: m })
+}
+
+/// The references `masked_mse` fits on training corpora: where genes come in pairs the ridge
+/// predicts masked values far better than the gene means, where they are independent hardly.
+#[test]
+fn masked_mse_references_tell_regulation_from_identity() {
+    let genes = 20;
+    let ids: HashMap<String, u32> = (0..genes)
+        .map(|g| format!("G{g}"))
+        .chain(SPECIAL_TOKENS.iter().map(|s| s.to_string()))
+        .enumerate()
+        .map(|(i, s)| (s, i as u32))
+        .collect();
+    let vocab = Vocab::new(ids).unwrap();
+    let config = Config::from_json(
+        r#"{"embsize": 16, "nheads": 2, "d_hid": 32, "nlayers": 1, "n_bins": 11, "max_seq_len": 21}"#,
+    )
+    .unwrap();
+    let model = initial_model(&config, &vocab, 0).unwrap();
+    // A quarter of each cell masked: most masked genes' partners are visible.
+    let ratios = [0.25];
+    for paired in [true, false] {
+        let (names, expression) = leveled(genes, 400, 1, paired);
+        let training = corpus("training", names, expression);
+        let (names, expression) = leveled(genes, 100, 2, paired);
+        let evaluated = corpus("evaluated", names, expression);
+        let r = masked_mse(&model, &evaluated, &ratios, 0, std::slice::from_ref(&training)).unwrap();
+        eprintln!("paired {paired}: {r:?}");
+        let (gene_mean, ridge) = (r.gene_mean.unwrap(), r.ridge.unwrap());
+        assert!(gene_mean < 0.8 * r.cell_mean, "{r:?}");
+        if paired {
+            assert!(ridge < 0.5 * gene_mean, "{r:?}");
+        } else {
+            assert!((ridge - gene_mean).abs() < 0.1 * gene_mean, "{r:?}");
+        }
+        let without = masked_mse(&model, &evaluated, &ratios, 0, &[]).unwrap();
+        assert_eq!((without.gene_mean, without.ridge), (None, None));
+        assert_eq!((without.model, without.cell_mean), (r.model, r.cell_mean));
+    }
+}
+
+/// A model pretrained with `max_seq_len` = genes + 1 takes every gene of the dataset as one
+/// `dataset` context: the backbone's `max_context` is `max_seq_len` − 1, which the probes' cell
+/// plan checks the dataset against. One token shorter, and it refuses.
+#[test]
+fn a_model_one_token_longer_than_the_dataset_takes_it_as_context() {
+    let (genes, expression) = synthetic();
+    for (max_seq_len, fits) in [(GENES + 1, true), (GENES, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let params = settings(&[("max_seq_len", ParamValue::Int(max_seq_len as i64)), ("epochs", ParamValue::Int(1))]);
+        train(dir.path(), &params, false).unwrap();
+        assert_eq!(read_json(&dir.path().join("args.json"))["max_seq_len"], max_seq_len);
+        let oracle = ScGpt.load(&load_request(dir.path())).unwrap();
+        assert_eq!(oracle.info().max_context, max_seq_len - 1);
+
+        let dataset =
+            DatasetView { name: "synthetic", genes: &genes, expression: Some(&expression), expression_source: "" };
+        let probe_params = Params::default();
+        let request = ProbeRequest { params: &probe_params, dataset, pairs: &[Pair { source: 0, target: 10 }] };
+        let plan = CellPlan::new(&request, oracle.as_ref(), ProbeContext::Dataset);
+        if fits {
+            let plan = plan.unwrap();
+            assert_eq!(plan.context_tokens().len(), GENES);
+            let values = Matrix::new(1, GENES, (0..GENES).map(|g| (1 + g % 10) as f32).collect()).unwrap();
+            let readout = oracle.readout(&CellBatch::new(plan.context_tokens().to_vec(), values).unwrap()).unwrap();
+            assert_eq!(readout.cols, GENES);
+            assert!(readout.data.iter().all(|v| v.is_finite()));
+        } else {
+            let err = plan.unwrap_err().to_string();
+            assert!(err.contains("has 20 genes in the vocabulary, more than the 19 context genes"), "{err}");
+        }
+    }
 }
 
 #[test]
@@ -292,8 +418,8 @@ fn ugrn_mini_learned_to_predict_held_out_values() {
         }
         let cells = expression.cell_names.len();
         let corpus = corpus(&corpus_name, genes, expression);
-        let trained = masked_mse(&model, &corpus, &ratios, 0).unwrap();
-        let random = masked_mse(&initial, &corpus, &ratios, 0).unwrap();
+        let trained = masked_mse(&model, &corpus, &ratios, 0, &[]).unwrap();
+        let random = masked_mse(&initial, &corpus, &ratios, 0, &[]).unwrap();
         eprintln!("{corpus_name}: ugrn-mini {trained:?}, random weights {random:?}");
         assert_eq!(trained.cells, cells);
         assert!(trained.model < 0.25 * random.model, "{corpus_name}: trained {trained:?}, random {random:?}");
