@@ -35,7 +35,7 @@ impl Measure {
                 let lambda = params.f64("ridge_lambda")?;
                 // Zero would leave C singular whenever genes outnumber cells, as they often do.
                 if !(lambda.is_finite() && lambda > 0.0) {
-                    return Err(Error::param("ridge_lambda", format!("{lambda} is not a positive number")));
+                    return Err(Error::param("ridge_lambda", format!("{lambda:?} is not a positive finite number")));
                 }
                 Ok(Measure::Ridge { lambda })
             }
@@ -109,8 +109,8 @@ impl Probe for Corr {
                     "ridge_lambda",
                     1.0,
                     "the ridge penalty λ of `measure = \"ridge\"`, per cell (the penalty is λ · cells · Σ β²), \
-                     so it weighs the same against the mean squared error whatever the cell count; must be \
-                     positive",
+                     so it weighs the same against the mean squared error whatever the cell count; positive and \
+                     finite",
                 ),
             ],
         }
@@ -134,13 +134,12 @@ impl Probe for Corr {
             }
         }
         progress.set_total(request.pairs.len() as u64);
-        let z = stats::standardise(&values.data, values.cols);
-        let correlation = stats::correlation(&z, values.cols);
+        let correlation = stats::correlation(&stats::standardise(&values.data, values.cols), values.cols);
         let scores = match measure {
             Measure::Pearson => correlation,
-            Measure::Ridge { lambda } => stats::ridge_coefficients(&correlation, lambda).ok_or_else(|| {
+            Measure::Ridge { lambda } => stats::ridge_coefficients(correlation, lambda).ok_or_else(|| {
                 Error::compute(format!(
-                    "the penalised correlation matrix of dataset `{}` ({genes} genes, ridge_lambda = {lambda}) \
+                    "the penalised correlation matrix of dataset `{}` ({genes} genes, ridge_lambda = {lambda:?}) \
                      is not positive definite; raise ridge_lambda",
                     dataset.name
                 ))

@@ -2,10 +2,10 @@
 //! sums over thousands of cells and the inverse of a near-singular matrix keep their digits).
 
 /// A dense `n × n` matrix of f64, row-major.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Square {
-    pub(crate) n: usize,
-    pub(crate) data: Vec<f64>,
+    n: usize,
+    data: Vec<f64>,
 }
 
 impl Square {
@@ -88,10 +88,11 @@ fn cholesky(a: &Square) -> Option<Square> {
 }
 
 /// A⁻¹ of a symmetric positive definite A, as (L⁻¹)ᵀ L⁻¹ from its Cholesky factor; `None` when A
-/// is not positive definite.
-fn spd_inverse(a: &Square) -> Option<Square> {
+/// is not positive definite. Each n × n step frees the one before it, so at most two are held.
+fn spd_inverse(a: Square) -> Option<Square> {
     let n = a.n;
-    let l = cholesky(a)?;
+    let l = cholesky(&a)?;
+    drop(a);
     // L⁻¹ row by row from L·L⁻¹ = I: row i = (e_i − Σ_{k<i} L[i,k]·row k) / L[i,i]; row k of
     // L⁻¹ is zero past column k, so every update runs over contiguous prefixes.
     let mut l_inv = Square::zeros(n);
@@ -109,6 +110,7 @@ fn spd_inverse(a: &Square) -> Option<Square> {
             *dst = r / pivot;
         }
     }
+    drop(l);
     // A⁻¹[a,b] = Σ_k L⁻¹[k,a]·L⁻¹[k,b], accumulated over k for the lower triangle (b ≤ a ≤ k).
     let mut inverse = Square::zeros(n);
     for k in 0..n {
@@ -131,13 +133,13 @@ fn spd_inverse(a: &Square) -> Option<Square> {
 /// read for all targets at once from P = (C + λI)⁻¹ as β_i = −P[j,i] / P[j,j]. A gene is not a
 /// regressor of itself, so the diagonal is 0. `None` when C + λI is not positive definite, which
 /// a positive λ rules out but for rounding.
-pub(crate) fn ridge_coefficients(correlation: &Square, lambda: f64) -> Option<Square> {
+pub(crate) fn ridge_coefficients(correlation: Square, lambda: f64) -> Option<Square> {
     let n = correlation.n;
-    let mut penalised = correlation.clone();
+    let mut penalised = correlation;
     for g in 0..n {
         penalised.data[g * n + g] += lambda;
     }
-    let precision = spd_inverse(&penalised)?;
+    let precision = spd_inverse(penalised)?;
     let mut coefficients = Square::zeros(n);
     for source in 0..n {
         for target in 0..n {

@@ -233,7 +233,7 @@ fn precision_matrix_coefficients_equal_a_direct_ridge_solve_per_target() {
         let rows: Vec<Vec<f32>> = (0..6).map(|g| draws(100 + g, cells)).collect();
         let lambda = 0.3;
         let z = stats::standardise(&rows.concat(), cells);
-        let coefficients = stats::ridge_coefficients(&stats::correlation(&z, cells), lambda).unwrap();
+        let coefficients = stats::ridge_coefficients(stats::correlation(&z, cells), lambda).unwrap();
         for target in 0..6 {
             // (C₋ⱼ₋ⱼ + λI) β = C₋ⱼⱼ with C from the two-pass formula.
             let others: Vec<usize> = (0..6).filter(|&g| g != target).collect();
@@ -269,10 +269,25 @@ fn an_unknown_measure_is_named_with_the_valid_ones() {
 #[test]
 fn a_ridge_lambda_that_is_not_positive_is_refused() {
     let x = matrix(&[A.to_vec(), B.to_vec()]);
-    for (lambda, shown) in [(0.0, "0"), (-1.0, "-1"), (f64::NAN, "NaN")] {
+    for (lambda, shown) in [(0.0, "0.0"), (-1.0, "-1.0"), (f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
         let err = run(&ridge(lambda), &gene_names(2), Some(&x), &[]).unwrap_err();
-        assert_eq!(err.to_string(), format!("parameter `ridge_lambda`: {shown} is not a positive number"));
+        assert_eq!(err.to_string(), format!("parameter `ridge_lambda`: {shown} is not a positive finite number"));
     }
+}
+
+#[test]
+fn a_penalty_lost_in_rounding_is_named() {
+    // Two equal genes make C = [1 1; 1 1] exactly, and 1 + 1e-300 rounds to 1: the second
+    // Cholesky pivot is 1 − 1 = 0.
+    let x = matrix(&[A.to_vec(), A.to_vec()]);
+    let err = run(&ridge(1e-300), &gene_names(2), Some(&x), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the penalised correlation matrix of dataset `toy` (2 genes, ridge_lambda = 1e-300) is not positive \
+         definite; raise ridge_lambda"
+    );
+    let f = run(&ridge(1.0), &gene_names(2), Some(&x), &[Pair { source: 0, target: 1 }]).unwrap();
+    assert!((f.values.get(0, 0) - 0.5).abs() < 1e-6, "r / (1 + λ) = 1/2: {}", f.values.get(0, 0));
 }
 
 #[test]
