@@ -7,8 +7,8 @@
 //! - `pearson`: Pearson's r of the source and the target across cells.
 //! - `ridge`: the source's coefficient when the target is regressed on all other genes by ridge
 //!   regression on standardised genes, read from the precision matrix (C + λI)⁻¹ of their
-//!   correlation matrix C (see [`stats::ridge_coefficients`]). This is the ideal linear
-//!   conditional-expectation gradient ∂E[x_j | x_−j]/∂x_i that a model's probes estimate.
+//!   correlation matrix C (the formula is on `stats::ridge_coefficients`). This is the ideal
+//!   linear conditional-expectation gradient ∂E[x_j | x_−j]/∂x_i that a model's probes estimate.
 use ugrn_sdk::{
     DatasetView, Error, Expression, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe,
     ProbeRequest, Progress, Result,
