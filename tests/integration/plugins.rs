@@ -13,6 +13,7 @@ fn every_shipped_library_declares_its_plugin() {
         ("ugrn_probe_pert", "probe-pert", PluginKind::Probe),
         ("ugrn_probe_emb", "probe-emb", PluginKind::Probe),
         ("ugrn_probe_attn", "probe-attn", PluginKind::Probe),
+        ("ugrn_probe_corr", "probe-corr", PluginKind::Probe),
         ("ugrn_translator_mlp", "translator-mlp", PluginKind::Translator),
         ("ugrn_evaluator_beeline", "evaluator-beeline", PluginKind::Evaluator),
     ];

@@ -124,6 +124,7 @@ fn plugins_lists_every_workspace_plugin_with_parameters() {
         "probe-pert (probe)",
         "probe-emb (probe)",
         "probe-attn (probe)",
+        "probe-corr (probe)",
         "translator-mlp (translator)",
         "evaluator-beeline (evaluator)",
     ] {
