@@ -4,4 +4,5 @@
 mod components;
 mod infer;
 mod pipeline;
+mod planted;
 mod plugins;
