@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use ugrn_linalg::{cholesky_in_place, cholesky_solve};
 use ugrn_sdk::{Error, Result};
 
 use crate::data::{self, Batch, Cell, Example};
@@ -239,8 +240,9 @@ impl Ridge {
             }
             a[g * d + g] = 1.0;
             rhs[g] = 0.0;
-            let beta = cholesky_solve(&mut a, d, rhs)
+            cholesky_in_place(&mut a, d)
                 .map_err(|e| Error::compute(format!("ridge reference of gene token {}: {e}", index.tokens[g])))?;
+            let beta = cholesky_solve(&a, d, rhs);
             intercept[g] = y_mean - beta.iter().zip(&x_mean).map(|(b, m)| b * m).sum::<f64>();
             coefficients[g * d..(g + 1) * d].copy_from_slice(&beta);
         }
@@ -319,53 +321,11 @@ fn complement(picked: &[usize], n: usize) -> Vec<usize> {
     out
 }
 
-/// Solves `A x = b` for a symmetric positive definite `A` given by its lower triangle
-/// (row-major n × n, overwritten by its Cholesky factor L, A = L Lᵀ).
-fn cholesky_solve(a: &mut [f64], n: usize, mut b: Vec<f64>) -> std::result::Result<Vec<f64>, String> {
-    for i in 0..n {
-        for j in 0..=i {
-            let s = a[i * n + j] - dot(&a[i * n..i * n + j], &a[j * n..j * n + j]);
-            if i == j {
-                if s.is_nan() || s <= 0.0 {
-                    return Err(format!("matrix not positive definite (pivot {i} is {s})"));
-                }
-                a[i * n + i] = s.sqrt();
-            } else {
-                a[i * n + j] = s / a[j * n + j];
-            }
-        }
-    }
-    // L y = b, then Lᵀ x = y, both in place.
-    for i in 0..n {
-        b[i] = (b[i] - dot(&a[i * n..i * n + i], &b[..i])) / a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        b[i] /= a[i * n + i];
-        let xi = b[i];
-        for j in 0..i {
-            b[j] -= a[i * n + j] * xi;
-        }
-    }
-    Ok(b)
-}
-
-/// Four partial sums, so that the compiler may vectorise (one running sum fixes the order of
-/// the additions and forbids it); the factorisation's cost is nearly all here.
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
-    let tail: f64 = xc.remainder().iter().zip(yc.remainder()).map(|(a, b)| a * b).sum();
-    for (p, q) in xc.zip(yc) {
-        for k in 0..4 {
-            acc[k] += p[k] * q[k];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
-}
-
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng};
+
+    use ugrn_linalg::solve_by_elimination;
 
     use super::*;
     use crate::data::{Framing, collate};
@@ -437,50 +397,6 @@ mod tests {
         assert!((both.ridge.unwrap() - both.gene_mean).abs() < 0.05 * both.gene_mean, "{both:?}");
     }
 
-    /// Solves `A x = b` by Gaussian elimination with partial pivoting (`a` full, row-major).
-    fn gauss(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
-        let n = b.len();
-        for k in 0..n {
-            let p = (k..n).max_by(|&i, &j| a[i * n + k].abs().total_cmp(&a[j * n + k].abs())).unwrap();
-            for j in 0..n {
-                a.swap(k * n + j, p * n + j);
-            }
-            b.swap(k, p);
-            for i in k + 1..n {
-                let f = a[i * n + k] / a[k * n + k];
-                for j in k..n {
-                    a[i * n + j] -= f * a[k * n + j];
-                }
-                b[i] -= f * b[k];
-            }
-        }
-        let mut x = vec![0.0; n];
-        for i in (0..n).rev() {
-            x[i] = (b[i] - (i + 1..n).map(|j| a[i * n + j] * x[j]).sum::<f64>()) / a[i * n + i];
-        }
-        x
-    }
-
-    #[test]
-    fn cholesky_solves_as_gaussian_elimination_does() {
-        let m = [[2.0, -1.0, 0.5, 3.0], [0.0, 1.5, -2.0, 1.0], [1.0, 0.0, 4.0, -1.0], [0.5, 2.0, 1.0, 1.0]];
-        // A = Mᵀ M + I, symmetric positive definite.
-        let mut a = vec![0.0; 16];
-        for i in 0..4 {
-            for j in 0..4 {
-                a[i * 4 + j] = (0..4).map(|k| m[k][i] * m[k][j]).sum::<f64>() + if i == j { 1.0 } else { 0.0 };
-            }
-        }
-        let b = vec![1.0, -2.0, 0.5, 3.0];
-        let expected = gauss(a.clone(), b.clone());
-        let solved = cholesky_solve(&mut a, 4, b).unwrap();
-        for (s, e) in solved.iter().zip(&expected) {
-            assert!((s - e).abs() < 1e-12, "{solved:?} vs {expected:?}");
-        }
-        let not_definite = cholesky_solve(&mut [1.0, 0.0, 2.0, 1.0], 2, vec![1.0, 1.0]).unwrap_err();
-        assert_eq!(not_definite, "matrix not positive definite (pivot 1 is -3)");
-    }
-
     /// Every gene's ridge against its normal equations built densely and solved by elimination,
     /// where some genes are masked in most cells and some in few (both ways of summing the Gram)
     /// and gene 4 in none.
@@ -542,7 +458,7 @@ mod tests {
             for p in 0..k {
                 a[p * k + p] += penalty * d as f64;
             }
-            let beta = gauss(a, b);
+            let beta = solve_by_elimination(a, b);
             assert_eq!(row[g], 0.0);
             for (p, &j) in others.iter().enumerate() {
                 assert!((row[j] - beta[p]).abs() < 1e-10, "gene {g}: {row:?} vs {beta:?}");

@@ -1,5 +1,6 @@
 //! Gene × gene statistics of a genes × cells matrix, in f64 (the f32 input is widened once, so
 //! sums over thousands of cells and the inverse of a near-singular matrix keep their digits).
+use ugrn_linalg::cholesky_in_place;
 
 /// A dense `n × n` matrix of f64, row-major.
 #[derive(Debug)]
@@ -65,34 +66,13 @@ pub(crate) fn correlation(z: &[f64], cells: usize) -> Square {
     c
 }
 
-/// L with A = L Lᵀ, lower triangular (the upper triangle is zero); `None` when a pivot is not
-/// positive, i.e. A is not (numerically) positive definite.
-fn cholesky(a: &Square) -> Option<Square> {
-    let n = a.n;
-    let mut l = Square::zeros(n);
-    for i in 0..n {
-        for j in 0..=i {
-            let dot: f64 = l.data[i * n..i * n + j].iter().zip(&l.data[j * n..j * n + j]).map(|(x, y)| x * y).sum();
-            let rest = a.get(i, j) - dot;
-            l.data[i * n + j] = if i == j {
-                if rest.is_nan() || rest <= 0.0 {
-                    return None;
-                }
-                rest.sqrt()
-            } else {
-                rest / l.get(j, j)
-            };
-        }
-    }
-    Some(l)
-}
-
 /// A⁻¹ of a symmetric positive definite A, as (L⁻¹)ᵀ L⁻¹ from its Cholesky factor; `None` when A
 /// is not positive definite. Each n × n step frees the one before it, so at most two are held.
 fn spd_inverse(a: Square) -> Option<Square> {
     let n = a.n;
-    let l = cholesky(&a)?;
-    drop(a);
+    // L overwrites A's lower triangle; only that triangle is read below.
+    let mut l = a;
+    cholesky_in_place(&mut l.data, n).ok()?;
     // L⁻¹ row by row from L·L⁻¹ = I: row i = (e_i − Σ_{k<i} L[i,k]·row k) / L[i,i]; row k of
     // L⁻¹ is zero past column k, so every update runs over contiguous prefixes.
     let mut l_inv = Square::zeros(n);

@@ -1,6 +1,7 @@
-//! The Corr probe against hand computations and independent solvers written here.
+//! The Corr probe against hand computations and an independent solver (Gaussian elimination).
 use std::collections::BTreeMap;
 
+use ugrn_linalg::solve_by_elimination;
 use ugrn_sdk::{
     AttentionMaps, CellBatch, DatasetView, Error, Expression, Features, GeneSymbol, Matrix, ModelInfo, ModelOracle,
     NoProgress, Pair, ParamSpec, ParamValue, Params, Pass, Probe, ProbeRequest, Result, TokenId,
@@ -93,31 +94,6 @@ fn draws(seed: u64, n: usize) -> Vec<f32> {
             ((state >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0) as f32
         })
         .collect()
-}
-
-/// x solving A x = b by Gaussian elimination with partial pivoting (A row-major, n × n).
-fn solve(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
-    let n = b.len();
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&r, &s| a[r * n + col].abs().total_cmp(&a[s * n + col].abs())).unwrap();
-        for k in 0..n {
-            a.swap(col * n + k, pivot * n + k);
-        }
-        b.swap(col, pivot);
-        for row in col + 1..n {
-            let factor = a[row * n + col] / a[col * n + col];
-            for k in col..n {
-                a[row * n + k] -= factor * a[col * n + k];
-            }
-            b[row] -= factor * b[col];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let rest: f64 = (row + 1..n).map(|k| a[row * n + k] * x[k]).sum();
-        x[row] = (b[row] - rest) / a[row * n + row];
-    }
-    x
 }
 
 const A: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];
@@ -244,7 +220,7 @@ fn precision_matrix_coefficients_equal_a_direct_ridge_solve_per_target() {
                 }
             }
             let b = others.iter().map(|&r| pearson(&rows[r], &rows[target])).collect();
-            for (&source, beta) in others.iter().zip(solve(a, b)) {
+            for (&source, beta) in others.iter().zip(solve_by_elimination(a, b)) {
                 let got = coefficients.get(source, target);
                 assert!((got - beta).abs() < 1e-9, "{cells} cells, {source} → {target}: {got} vs {beta}");
             }
