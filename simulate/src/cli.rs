@@ -58,44 +58,44 @@ pub struct SimulateArgs {
     pub gene_prefix: String,
 
     /// Decay rate λ.
-    #[arg(long, default_value_t = 0.8, help_heading = "Kinetics")]
+    #[arg(long, default_value_t = Kinetics::default().decay, help_heading = "Kinetics")]
     pub decay: f64,
     /// Hill coefficient n.
-    #[arg(long, default_value_t = 2.0, help_heading = "Kinetics")]
+    #[arg(long, default_value_t = Kinetics::default().hill, help_heading = "Kinetics")]
     pub hill: f64,
     /// Noise amplitude q of the chemical Langevin equation.
-    #[arg(long, default_value_t = 1.0, help_heading = "Kinetics")]
+    #[arg(long, default_value_t = Kinetics::default().noise, help_heading = "Kinetics")]
     pub noise: f64,
     /// Master regulators' basal production rate, drawn uniformly from LOW,HIGH per cell.
     #[arg(long, default_value = "0.5,5", value_parser = range, help_heading = "Kinetics")]
     pub basal: (f64, f64),
     /// Time step of the Langevin update.
-    #[arg(long, default_value_t = 0.01, help_heading = "Kinetics")]
+    #[arg(long, default_value_t = Kinetics::default().dt, help_heading = "Kinetics")]
     pub dt: f64,
     /// Langevin steps from each cell's deterministic steady state.
-    #[arg(long, default_value_t = 1500, help_heading = "Kinetics")]
+    #[arg(long, default_value_t = Kinetics::default().steps, help_heading = "Kinetics")]
     pub steps: usize,
 
     /// Mean library size (total counts per cell).
-    #[arg(long, default_value_t = 2000.0, help_heading = "Technical noise")]
+    #[arg(long, default_value_t = Technical::default().library_mean, help_heading = "Technical noise")]
     pub library_mean: f64,
     /// σ of the log-normal library size.
-    #[arg(long, default_value_t = 0.3, help_heading = "Technical noise")]
+    #[arg(long, default_value_t = Technical::default().library_sigma, help_heading = "Technical noise")]
     pub library_sigma: f64,
     /// Share of outlier genes (levels scaled by a log-normal factor).
-    #[arg(long, default_value_t = 0.0, help_heading = "Technical noise")]
+    #[arg(long, default_value_t = Technical::default().outlier_share, help_heading = "Technical noise")]
     pub outlier_share: f64,
     /// μ of the outlier factor's logarithm.
-    #[arg(long, default_value_t = 0.8, help_heading = "Technical noise")]
+    #[arg(long, default_value_t = Technical::default().outlier_log_mean, help_heading = "Technical noise")]
     pub outlier_log_mean: f64,
     /// σ of the outlier factor's logarithm.
-    #[arg(long, default_value_t = 1.0, help_heading = "Technical noise")]
+    #[arg(long, default_value_t = Technical::default().outlier_log_sigma, help_heading = "Technical noise")]
     pub outlier_log_sigma: f64,
     /// Logistic dropout centred on this percentile of ln(1 + level); none without it.
     #[arg(long, help_heading = "Technical noise")]
     pub dropout_percentile: Option<f64>,
     /// Steepness k of the logistic dropout.
-    #[arg(long, default_value_t = 1.0, help_heading = "Technical noise")]
+    #[arg(long, default_value_t = Technical::default().dropout_shape, help_heading = "Technical noise")]
     pub dropout_shape: f64,
 }
 
@@ -196,5 +196,27 @@ impl SimulateArgs {
             summary.mean_library,
             100.0 * summary.zero_share,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    /// The command line's defaults are the library's, including the two ranges clap takes as text.
+    #[test]
+    fn command_line_defaults_are_the_librarys() {
+        let sim = Command::parse_from(["simulate", "--output", "out"]).args.simulation().unwrap();
+        assert_eq!(sim.kinetics, Kinetics::default());
+        assert_eq!(sim.technical, Technical::default());
+        assert_eq!((sim.cells, sim.seed), (1500, 0));
     }
 }

@@ -26,6 +26,13 @@ pub struct Kinetics {
     pub basal: (f64, f64),
 }
 
+impl Default for Kinetics {
+    /// SERGIO's decay and Hill coefficient; 1500 steps of 0.01 are 12 decay times.
+    fn default() -> Self {
+        Kinetics { decay: 0.8, hill: 2.0, noise: 1.0, dt: 0.01, steps: 1500, basal: (0.5, 5.0) }
+    }
+}
+
 impl Kinetics {
     pub(crate) fn check(&self) -> Result<(), SimulateError> {
         let positive = |key: &str, v: f64| {
@@ -158,7 +165,7 @@ mod tests {
     use crate::network::Edge;
 
     fn kinetics(noise: f64, basal: (f64, f64)) -> Kinetics {
-        Kinetics { decay: 0.8, hill: 2.0, noise, dt: 0.01, steps: 1500, basal }
+        Kinetics { noise, basal, ..Kinetics::default() }
     }
 
     fn cascade(strengths: [f64; 2], signs: [Sign; 2]) -> Network {

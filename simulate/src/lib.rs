@@ -187,16 +187,8 @@ mod tests {
                 names: numbered_genes("G", 30),
             },
             cells,
-            kinetics: Kinetics { decay: 0.8, hill: 2.0, noise: 1.0, dt: 0.01, steps: 400, basal: (0.5, 5.0) },
-            technical: Technical {
-                library_mean: 1500.0,
-                library_sigma: 0.3,
-                outlier_share: 0.0,
-                outlier_log_mean: 0.8,
-                outlier_log_sigma: 1.0,
-                dropout_percentile: None,
-                dropout_shape: 1.0,
-            },
+            kinetics: Kinetics { steps: 400, ..Kinetics::default() },
+            technical: Technical { library_mean: 1500.0, ..Technical::default() },
             seed,
         }
     }

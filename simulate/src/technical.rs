@@ -25,6 +25,21 @@ pub struct Technical {
     pub dropout_shape: f64,
 }
 
+impl Default for Technical {
+    /// Library size and outlier factor as in SERGIO's examples; no outliers, no dropout.
+    fn default() -> Self {
+        Technical {
+            library_mean: 2000.0,
+            library_sigma: 0.3,
+            outlier_share: 0.0,
+            outlier_log_mean: 0.8,
+            outlier_log_sigma: 1.0,
+            dropout_percentile: None,
+            dropout_shape: 1.0,
+        }
+    }
+}
+
 impl Technical {
     pub(crate) fn check(&self) -> Result<(), SimulateError> {
         let bad = |key: &str, why: String| Err(SimulateError::Setting { key: key.into(), why });
@@ -122,15 +137,7 @@ mod tests {
     use super::*;
 
     fn technical(library_sigma: f64) -> Technical {
-        Technical {
-            library_mean: 400.0,
-            library_sigma,
-            outlier_share: 0.0,
-            outlier_log_mean: 0.8,
-            outlier_log_sigma: 1.0,
-            dropout_percentile: None,
-            dropout_shape: 1.0,
-        }
+        Technical { library_mean: 400.0, library_sigma, ..Technical::default() }
     }
 
     fn moments(row: &[u32]) -> (f64, f64) {
