@@ -267,13 +267,27 @@ pub fn default_data_roots() -> Vec<PathBuf> {
     BeelineSource::for_repo(&repo_root()).roots
 }
 
+/// The largest workflow file read.
+pub const MAX_WORKFLOW_BYTES: u64 = 1 << 20;
+
 impl Workflow {
     /// Parses `file`; syntax errors and unknown keys in the fixed sections are reported with
     /// the file, line and key.
     pub fn read(file: &Path) -> Result<Workflow, Problems> {
+        use std::io::Read;
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Problems(vec![Problem { file: name.clone(), key: "(file)".into(), reason: e.to_string() }]))?;
+        let problem = |reason: String| Problems(vec![Problem { file: name.clone(), key: "(file)".into(), reason }]);
+        // Read through a limit: a device or a huge file is refused, never held in memory.
+        let mut text = String::new();
+        std::fs::File::open(file)
+            .and_then(|f| f.take(MAX_WORKFLOW_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| problem(e.to_string()))?;
+        if text.len() as u64 > MAX_WORKFLOW_BYTES {
+            return Err(problem(format!(
+                "longer than {} MiB; a workflow is a short TOML file",
+                MAX_WORKFLOW_BYTES >> 20
+            )));
+        }
         Workflow::parse(&text, &name)
     }
 
@@ -328,6 +342,22 @@ mod tests {
             data: DataSection,
         }
         toml::from_str::<Data>(&text).map(|d| d.data.negatives).map_err(|e| e.message().to_string())
+    }
+
+    /// A device that never ends, or a file past the cap, is refused after the cap is read.
+    #[test]
+    fn a_workflow_past_the_size_cap_is_refused_unread() {
+        let e = Workflow::read(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(e, "/dev/zero: (file): longer than 1 MiB; a workflow is a short TOML file");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, format!("# {}\n", "x".repeat(MAX_WORKFLOW_BYTES as usize))).unwrap();
+        assert!(
+            Workflow::read(&big)
+                .unwrap_err()
+                .to_string()
+                .ends_with("longer than 1 MiB; a workflow is a short TOML file")
+        );
     }
 
     #[test]
