@@ -14,7 +14,7 @@ done
 if [[ "${UGRN_PLANTED_DATA_ONLY:-}" != 1 ]]; then
     # From the repo root, so that the corpora are named by their paths in the repo.
     cd "$repo"
-    "$ugrn" pretrain --output models/ugrn-planted \
+    "$ugrn" pretrain --output models/ugrn-planted --force \
         --expression data/planted/net1/ExpressionData.csv.gz --expression data/planted/net2/ExpressionData.csv.gz \
         --expression data/planted/net3/ExpressionData.csv.gz --expression data/planted/net4/ExpressionData.csv.gz \
         --set max_seq_len=101 --set seed=0

@@ -7,9 +7,9 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use ugrn_backbone_scgpt::PLUGIN_NAME;
 use ugrn_sdk::{ParamValue, Params};
 
-use crate::{Request, beeline_corpora, file_corpus, pretrain};
+use crate::{Request, beeline_corpora, check_output, file_corpus, pretrain};
 
-const EXAMPLES: &str = "Example:\n  ugrn pretrain --output models/ugrn-mini --set epochs=6 --set seed=0\n  \
+const EXAMPLES: &str = "Example:\n  ugrn pretrain --output models/ugrn-mini --force --set epochs=6 --set seed=0\n  \
                         ugrn pretrain --output my-model --expression cells.csv.gz --resume";
 
 /// Pretrain a backbone (scGPT's masked-value objective) on expression matrices and write a
@@ -43,6 +43,10 @@ pub struct Cli {
     /// Continue from the training state in the output folder.
     #[arg(long)]
     pub resume: bool,
+    /// Train over a non-empty output folder: the checkpoint files are replaced, any other file
+    /// is left and named.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// CPU threads candle computes with (default: CANDLE_NUM_THREADS, else 1). Models of
     /// pretraining's size are many small operations, and candle's pool spins at a barrier after
     /// each: two threads trained 5× slower than one on a 2-core machine.
@@ -133,6 +137,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         );
         tracing::info!("{line}");
     }
+    let others = check_output(&cli.output, cli.resume, cli.force).map_err(|e| anyhow!(e))?;
+    if !others.is_empty() {
+        tracing::warn!("{}: left as they are beside the new checkpoint: {}", cli.output.display(), others.join(", "));
+    }
     std::fs::create_dir_all(&cli.output).with_context(|| format!("creating {}", cli.output.display()))?;
     let progress = ugrn::progress::Bar::new(cli.quiet, "pretrain", "steps");
     let request = Request { params: &params, corpora: &corpora, output: &cli.output, resume: cli.resume };
@@ -165,5 +173,25 @@ mod tests {
         name_repeats_by_path(&mut corpora);
         let names: Vec<&str> = corpora.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["net1/x.csv.gz", "net2/x.csv.gz", "y.csv.gz"]);
+    }
+
+    #[test]
+    fn a_non_empty_output_needs_resume_or_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        assert_eq!(check_output(&out, false, false), Ok(Vec::new()), "a missing folder");
+        std::fs::create_dir(&out).unwrap();
+        assert_eq!(check_output(&out, false, false), Ok(Vec::new()), "an empty folder");
+        std::fs::write(out.join("args.json"), "{}").unwrap();
+        std::fs::write(out.join("README.md"), "mine").unwrap();
+        assert_eq!(
+            check_output(&out, false, false).unwrap_err(),
+            format!(
+                "{} exists and is not empty (README.md, args.json); pass --resume to continue its training, or --force to train over it",
+                out.display()
+            )
+        );
+        assert_eq!(check_output(&out, true, false), Ok(Vec::new()));
+        assert_eq!(check_output(&out, false, true), Ok(vec!["README.md".to_string()]));
     }
 }

@@ -18,6 +18,34 @@ pub(crate) const STATE_KEY: &str = "ugrn.pretrain";
 /// The held-out cells of every corpus, by name.
 pub const VALIDATION_FILE: &str = "validation_cells.json";
 
+/// The files pretraining writes into its output folder.
+pub(crate) const WRITTEN_FILES: [&str; 4] = [SAFETENSORS_FILE, ARGS_FILE, VOCAB_FILE, VALIDATION_FILE];
+
+/// Checks that training may write into `dir`: a missing or empty folder always; a folder with
+/// anything in it only to `resume` its training or with `force`, which replaces the files
+/// pretraining writes and returns the names of the others, left as they are.
+pub fn check_output(dir: &Path, resume: bool, force: bool) -> std::result::Result<Vec<String>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    if names.is_empty() || resume {
+        return Ok(Vec::new());
+    }
+    if !force {
+        return Err(format!(
+            "{} exists and is not empty ({}); pass --resume to continue its training, or --force to train over it",
+            dir.display(),
+            names.join(", ")
+        ));
+    }
+    Ok(names.into_iter().filter(|n| !WRITTEN_FILES.contains(&n.as_str())).collect())
+}
+
 /// What `resume` needs besides the weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct State {

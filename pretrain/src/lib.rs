@@ -36,7 +36,7 @@ mod settings;
 mod trainer;
 
 pub use corpus::{Corpus, beeline_corpora, file_corpus};
-pub use files::VALIDATION_FILE;
+pub use files::{VALIDATION_FILE, check_output};
 pub use objective::{MaskedMse, initial_model, masked_mse};
 pub use references::MAX_RIDGE_GENES;
 pub use settings::params;
