@@ -134,8 +134,13 @@ pub enum Lookup {
 }
 
 impl FeatureCache {
+    /// The cache in `dir`; entries a killed run was writing are removed.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FeatureCache { dir: dir.into() }
+        let dir = dir.into();
+        for left in crate::staging::remove_stale(&dir, crate::staging::TEMPORARY) {
+            tracing::info!("removed {}, left by a run that no longer runs", left.display());
+        }
+        FeatureCache { dir }
     }
 
     pub fn dir(&self) -> &Path {
@@ -192,7 +197,8 @@ impl FeatureCache {
 /// sees a partial file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(&crate::staging::prefix(crate::staging::TEMPORARY)).tempfile_in(dir)?;
     std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

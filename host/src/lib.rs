@@ -14,5 +14,6 @@ pub mod pretrain;
 pub mod progress;
 pub mod report;
 pub mod session;
+pub mod staging;
 pub mod translators;
 pub mod workflow;

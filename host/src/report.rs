@@ -10,6 +10,7 @@ use ugrn_sdk::{Evaluation, ModelInfo};
 
 use crate::data::{Dataset, PairSet};
 use crate::plugin::Registry;
+use crate::staging;
 use crate::translators::{SavedMethod, folder_name};
 use crate::workflow::ResolvedWorkflow;
 
@@ -102,8 +103,11 @@ impl StagedFolder {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        for left in staging::remove_stale(&parent, staging::STAGING) {
+            tracing::info!("removed {}, left by a run that no longer runs", left.display());
+        }
         let staging = tempfile::Builder::new()
-            .prefix(".ugrn-staging-")
+            .prefix(&staging::prefix(staging::STAGING))
             .tempdir_in(&parent)
             .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
         std::fs::write(staging.path().join(MARKER), "written by ugrn; `--force` may replace this folder\n")

@@ -471,7 +471,9 @@ probe = { plugin = "probe-x" }
         );
         assert_eq!(
             network_problems("[\"STRNG\"]", "\"other\""),
-            ["unknown network \"STRNG\" (known: STRING, Non-Specific, Specific, Lofgof, or \"own\" for [[dataset]] edges)"]
+            [
+                "unknown network \"STRNG\" (known: STRING, Non-Specific, Specific, Lofgof, or \"own\" for [[dataset]] edges)"
+            ]
         );
     }
 
