@@ -1,6 +1,6 @@
 //! The `ugrn-pretrain` command line, which `ugrn pretrain` runs with its own arguments.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -47,9 +47,10 @@ pub struct Cli {
     /// is left and named.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
-    /// CPU threads candle computes with (default: CANDLE_NUM_THREADS, else 1). Models of
-    /// pretraining's size are many small operations, and candle's pool spins at a barrier after
-    /// each: two threads trained 5× slower than one on a 2-core machine.
+    /// Threads of candle's element-wise pool (CANDLE_NUM_THREADS; default 1). Models of
+    /// pretraining's size are many small operations, and that pool spins at a barrier after
+    /// each: with two threads an epoch took 5× longer on a 2-core machine. Matrix products run
+    /// on rayon's threads (RAYON_NUM_THREADS) either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
@@ -92,16 +93,36 @@ pub fn parse_settings(settings: &[String]) -> anyhow::Result<BTreeMap<String, Pa
     Ok(out)
 }
 
-/// Corpora are named by file name; files of one name (`net1/ExpressionData.csv.gz`,
-/// `net2/ExpressionData.csv.gz`) are named by their paths instead, since the held-out cells
-/// are recorded by corpus name.
+/// Corpora are named by file name; files of one name (`…/net1/ExpressionData.csv.gz`,
+/// `…/net2/ExpressionData.csv.gz`) by the shortest ends of their paths that tell them apart
+/// (`net1/ExpressionData.csv.gz`), so that the names, which record the held-out cells and which
+/// `--resume` compares, do not depend on the folder training runs from.
 fn name_repeats_by_path(corpora: &mut [crate::Corpus]) {
     let mut counts = std::collections::HashMap::new();
     for c in corpora.iter() {
         *counts.entry(c.name.clone()).or_insert(0usize) += 1;
     }
-    for c in corpora.iter_mut().filter(|c| counts[&c.name] > 1) {
-        c.name = c.source.clone();
+    let repeated: Vec<usize> = (0..corpora.len()).filter(|&i| counts[&corpora[i].name] > 1).collect();
+    let parts: Vec<Vec<String>> = repeated
+        .iter()
+        .map(|&i| {
+            let path = Path::new(&corpora[i].source);
+            path.components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .collect();
+    let longest = parts.iter().map(Vec::len).max().unwrap_or(0);
+    let tail = |p: &Vec<String>, k: usize| p[p.len().saturating_sub(k)..].join("/");
+    let k = (1..=longest)
+        .find(|&k| {
+            let names: std::collections::HashSet<String> = parts.iter().map(|p| tail(p, k)).collect();
+            names.len() == parts.len()
+        })
+        .unwrap_or(longest);
+    for (&i, p) in repeated.iter().zip(&parts) {
+        corpora[i].name = tail(p, k);
     }
 }
 
@@ -156,23 +177,25 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 mod tests {
     use ugrn_sdk::{Expression, Matrix};
 
-    use std::path::Path;
-
     use super::*;
     use crate::Corpus;
 
     #[test]
-    fn files_of_one_name_are_named_by_path() {
+    fn files_of_one_name_are_named_by_the_ends_of_their_paths() {
         let corpus = |source: &str| Corpus {
             name: Path::new(source).file_name().unwrap().to_string_lossy().into_owned(),
             source: source.into(),
             genes: vec!["A".into()],
             expression: Expression { cell_names: vec!["c".into()], values: Matrix::zeros(1, 1) },
         };
-        let mut corpora = vec![corpus("net1/x.csv.gz"), corpus("net2/x.csv.gz"), corpus("net3/y.csv.gz")];
+        let mut corpora =
+            vec![corpus("/data/sim/net1/x.csv.gz"), corpus("./sim/net2/x.csv.gz"), corpus("net3/y.csv.gz")];
         name_repeats_by_path(&mut corpora);
         let names: Vec<&str> = corpora.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["net1/x.csv.gz", "net2/x.csv.gz", "y.csv.gz"]);
+        let mut deeper = vec![corpus("a/net1/x.csv.gz"), corpus("b/net1/x.csv.gz")];
+        name_repeats_by_path(&mut deeper);
+        assert_eq!((deeper[0].name.as_str(), deeper[1].name.as_str()), ("a/net1/x.csv.gz", "b/net1/x.csv.gz"));
     }
 
     #[test]
@@ -192,6 +215,36 @@ mod tests {
             )
         );
         assert_eq!(check_output(&out, true, false), Ok(Vec::new()));
-        assert_eq!(check_output(&out, false, true), Ok(vec!["README.md".to_string()]));
+        assert_eq!(
+            check_output(&out, false, true).unwrap_err(),
+            format!(
+                "{} holds no checkpoint written by `ugrn pretrain` (no training state in model.safetensors); \
+                 --force replaces only those: choose another --output",
+                out.display()
+            )
+        );
+        let params = crate::params();
+        let given = [("embsize", 8), ("nheads", 2), ("d_hid", 8), ("nlayers", 1), ("max_seq_len", 4), ("epochs", 1)]
+            .map(|(k, v)| (k.to_string(), ParamValue::Int(v)));
+        let params = Params::resolve(&params, BTreeMap::from(given)).unwrap();
+        let genes: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+        let mut values = Matrix::zeros(3, 4);
+        for c in 0..4 {
+            for g in 0..3 {
+                values.set(g, c, (1 + g + c) as f32);
+            }
+        }
+        let cells = (0..4).map(|c| format!("c{c}")).collect();
+        let corpus = Corpus {
+            name: "toy".into(),
+            source: "toy".into(),
+            genes,
+            expression: Expression { cell_names: cells, values },
+        };
+        let trained = tempfile::tempdir().unwrap();
+        let request = Request { params: &params, corpora: &[corpus], output: trained.path(), resume: false };
+        pretrain(&request, &ugrn_sdk::NoProgress).unwrap();
+        std::fs::write(trained.path().join("README.md"), "mine").unwrap();
+        assert_eq!(check_output(trained.path(), false, true), Ok(vec!["README.md".to_string()]));
     }
 }

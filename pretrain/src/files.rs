@@ -22,8 +22,9 @@ pub const VALIDATION_FILE: &str = "validation_cells.json";
 pub(crate) const WRITTEN_FILES: [&str; 4] = [SAFETENSORS_FILE, ARGS_FILE, VOCAB_FILE, VALIDATION_FILE];
 
 /// Checks that training may write into `dir`: a missing or empty folder always; a folder with
-/// anything in it only to `resume` its training or with `force`, which replaces the files
-/// pretraining writes and returns the names of the others, left as they are.
+/// anything in it only to `resume` its training, or with `force` when it holds a checkpoint
+/// `ugrn pretrain` wrote (never a real scGPT folder); `force` replaces the files pretraining
+/// writes and returns the names of the others, left as they are.
 pub fn check_output(dir: &Path, resume: bool, force: bool) -> std::result::Result<Vec<String>, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -43,7 +44,20 @@ pub fn check_output(dir: &Path, resume: bool, force: bool) -> std::result::Resul
             names.join(", ")
         ));
     }
+    if !holds_training_state(&dir.join(SAFETENSORS_FILE)) {
+        return Err(format!(
+            "{} holds no checkpoint written by `ugrn pretrain` (no training state in {SAFETENSORS_FILE}); \
+             --force replaces only those: choose another --output",
+            dir.display()
+        ));
+    }
     Ok(names.into_iter().filter(|n| !WRITTEN_FILES.contains(&n.as_str())).collect())
+}
+
+fn holds_training_state(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    safetensors::SafeTensors::read_metadata(&bytes)
+        .is_ok_and(|(_, header)| header.metadata().as_ref().is_some_and(|m| m.contains_key(STATE_KEY)))
 }
 
 /// What `resume` needs besides the weights.
