@@ -130,7 +130,10 @@ impl StagedFolder {
         let staging = self.staging.keep();
         if self.folder.exists() {
             if !self.force {
-                bail!("{} appeared during the run; the output stays in {}", self.folder.display(), staging.display());
+                // Renamed out of the staging names that a later run cleans up.
+                let kept = staging.with_extension("kept");
+                let stays = if std::fs::rename(&staging, &kept).is_ok() { kept } else { staging };
+                bail!("{} appeared during the run; the output stays in {}", self.folder.display(), stays.display());
             }
             let old = staging.with_extension("old");
             std::fs::rename(&self.folder, &old).with_context(|| format!("moving {} aside", self.folder.display()))?;

@@ -1,5 +1,5 @@
-//! Temporary names that carry the writing process's id, so that what a killed run left behind
-//! can be told from what a concurrent run is still writing, and removed.
+//! Temporary names that carry the writing host and process id, so that what a killed run left
+//! behind can be told from what a concurrent run is still writing, and removed.
 use std::path::{Path, PathBuf};
 
 /// Staging folders of reports and `ugrn infer` outputs.
@@ -7,27 +7,36 @@ pub const STAGING: &str = ".ugrn-staging-";
 /// Feature-cache entries being written.
 pub const TEMPORARY: &str = ".ugrn-tmp-";
 
-/// The prefix of this process's temporary names of `kind`: `<kind><pid>-`.
-pub fn prefix(kind: &str) -> String {
-    format!("{kind}{}-", std::process::id())
+/// This machine's name as `/proc` gives it, with anything but letters, digits and `.` dropped;
+/// `None` where there is no `/proc`, and then nothing is ever removed.
+fn host() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name: String = name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+    (!name.is_empty()).then_some(name)
 }
 
-/// Removes the entries of `dir` named `<kind><pid>-…` whose process no longer runs, and returns
-/// them. Where process ids cannot be checked (no `/proc`) nothing is removed; an entry of a
-/// running process, this one included, is never touched.
+/// The prefix of this process's temporary names of `kind`: `<kind><host>-<pid>-`.
+pub fn prefix(kind: &str) -> String {
+    format!("{kind}{}-{}-", host().unwrap_or_default(), std::process::id())
+}
+
+/// Removes the entries of `dir` named `<kind><host>-<pid>-<suffix>` that this host's process
+/// `pid` left when it stopped, and returns them. Untouched: entries of a running process (this
+/// one included), of another host (a shared file system: its pids mean nothing here), and any
+/// whose suffix holds a `.` (a report moved aside as `….old` while it was replaced, which may
+/// be the only copy of it).
 pub fn remove_stale(dir: &Path, kind: &str) -> Vec<PathBuf> {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return Vec::new();
-    }
+    let Some(host) = host() else { return Vec::new() };
+    let mine = format!("{kind}{host}-");
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(kind).and_then(|rest| rest.split('-').next()?.parse::<u32>().ok()) else {
+        let Some((pid, suffix)) = name.strip_prefix(&mine).and_then(|rest| rest.split_once('-')) else {
             continue;
         };
-        if pid == std::process::id() || proc.join(pid.to_string()).exists() {
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if suffix.contains('.') || pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
             continue;
         }
         let path = entry.path();
@@ -50,22 +59,26 @@ mod tests {
     /// Pid 999999999 is past any Linux `pid_max`, so it never runs.
     #[test]
     fn only_leftovers_of_processes_that_are_gone_are_removed() {
+        let host = host().expect("Linux has /proc");
         let dir = tempfile::tempdir().unwrap();
-        let dead = dir.path().join(format!("{STAGING}999999999-abc"));
+        let at = |name: String| dir.path().join(name);
+        let dead = at(format!("{STAGING}{host}-999999999-abc"));
         std::fs::create_dir(&dead).unwrap();
         std::fs::write(dead.join("results.md"), "partial").unwrap();
-        let dead_old = dir.path().join(format!("{STAGING}999999999-abc.old"));
-        std::fs::write(&dead_old, "").unwrap();
-        let own = dir.path().join(format!("{}x", prefix(STAGING)));
-        std::fs::create_dir(&own).unwrap();
-        let unnamed = dir.path().join(format!("{STAGING}q1w2e3"));
-        std::fs::create_dir(&unnamed).unwrap();
-        let other_kind = dir.path().join(format!("{TEMPORARY}999999999-abc"));
+        let kept = [
+            at(format!("{STAGING}{host}-999999999-abc.old")),
+            at(format!("{}x", prefix(STAGING))),
+            at(format!("{STAGING}otherhost-999999999-abc")),
+            at(format!("{STAGING}q1w2e3")),
+        ];
+        for k in &kept {
+            std::fs::create_dir(k).unwrap();
+        }
+        let other_kind = at(format!("{TEMPORARY}{host}-999999999-abc"));
         std::fs::write(&other_kind, "").unwrap();
-        let mut removed = remove_stale(dir.path(), STAGING);
-        removed.sort();
-        assert_eq!(removed, [dead.clone(), dead_old.clone()]);
-        assert!(own.exists() && unnamed.exists() && other_kind.exists());
+        assert_eq!(remove_stale(dir.path(), STAGING), [dead.clone()]);
+        assert!(!dead.exists());
+        assert!(kept.iter().all(|k| k.exists()) && other_kind.exists());
         assert_eq!(remove_stale(dir.path(), TEMPORARY), [other_kind]);
     }
 }
