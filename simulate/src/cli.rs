@@ -9,7 +9,8 @@ use crate::{Kinetics, NetworkSource, SimulateError, Simulation, Technical, numbe
 
 /// Simulate single cells from a regulatory network (SERGIO's steady-state model) and write them
 /// in BEELINE's layout: ExpressionData.csv.gz (genes × cells, log2(1 + CP10k)), counts.csv.gz,
-/// refNetwork.csv (Gene1,Gene2,Type,Strength), TFs.txt and simulation.json.
+/// refNetwork.csv (Gene1,Gene2,Type,Strength), shuffledNetwork.csv (a negative control's
+/// labels), TFs.txt and simulation.json.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  ugrn simulate --output sim/net1 --gene-prefix N1G --seed 1\n  \
     ugrn simulate --output sim/mine --network my-network.csv --cells 3000")]
@@ -109,9 +110,21 @@ fn range(s: &str) -> Result<(f64, f64), String> {
 
 fn read_names(path: &PathBuf) -> Result<Vec<String>, SimulateError> {
     let text = std::fs::read_to_string(path).map_err(|e| SimulateError::io(path, e))?;
-    let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let mut names = Vec::new();
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let name = line.trim();
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(was) = first.insert(name, i + 1) {
+            let why = format!("gene `{name}` is listed twice (first on line {was})");
+            return Err(SimulateError::Network { path: path.clone(), line: i + 1, why });
+        }
+        names.push(name.to_string());
+    }
     if names.is_empty() {
-        return Err(SimulateError::Output { path: path.clone(), why: "lists no gene".into() });
+        return Err(SimulateError::Network { path: path.clone(), line: 1, why: "lists no gene".into() });
     }
     Ok(names)
 }
@@ -170,6 +183,7 @@ impl SimulateArgs {
                 serde_json::json!({ "file": path.display().to_string(), "strength": strength })
             }
         };
+        // Not in the record, which a seed reproduces bit for bit.
         let seconds = start.elapsed().as_secs_f64();
         let record = serde_json::json!({
             "simulator": format!("ugrn simulate {}", env!("CARGO_PKG_VERSION")),
@@ -179,7 +193,6 @@ impl SimulateArgs {
             "kinetics": simulation.kinetics,
             "technical": simulation.technical,
             "summary": summary,
-            "seconds": seconds,
         });
         write_dataset(&self.output, &data, &record, self.force)?;
         Ok(format!(
@@ -218,5 +231,15 @@ mod tests {
         assert_eq!(sim.kinetics, Kinetics::default());
         assert_eq!(sim.technical, Technical::default());
         assert_eq!((sim.cells, sim.seed), (1500, 0));
+    }
+
+    #[test]
+    fn repeated_gene_names_are_refused_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = dir.path().join("genes.txt");
+        std::fs::write(&names, "A\nB\n\nA\n").unwrap();
+        let args = ["simulate", "--output", "out", "--genes", "3", "--gene-names", names.to_str().unwrap()];
+        let e = Command::parse_from(args).args.simulation().unwrap_err().to_string();
+        assert_eq!(e, format!("{}:4: gene `A` is listed twice (first on line 1)", names.display()));
     }
 }

@@ -78,7 +78,7 @@ pub struct Model<'n> {
     inputs: Vec<Vec<usize>>,
     order: Vec<usize>,
     /// Half-response h of every gene as a regulator: its mean deterministic steady-state level
-    /// over the cells (0 for genes that regulate nothing).
+    /// over the cells (computed for every gene; only regulators' are used).
     pub half_response: Vec<f64>,
     kinetics: Kinetics,
 }
@@ -206,6 +206,28 @@ mod tests {
         let x = model.cell(&basal[0], &mut ChaCha8Rng::seed_from_u64(1));
         for (got, want) in x.iter().zip(expected) {
             assert!((got - want).abs() < 1e-9, "noiseless state {got} vs {want}");
+        }
+    }
+
+    /// Basal rates that differ between cells: h_A is the mean of x_A = b/λ over the cells (not
+    /// one cell's), and each cell's x_B follows its own x_A through the Hill term; a repressor
+    /// turns the response around.
+    #[test]
+    fn half_responses_are_means_over_cells() {
+        for sign in [Sign::Activates, Sign::Represses] {
+            let net = cascade([3.0, 4.0], [sign, Sign::Activates]);
+            let basal = vec![vec![1.0, 0.0, 0.0], vec![3.0, 0.0, 0.0]];
+            let model = Model::new(&net, kinetics(0.0, (1.0, 3.0)), &basal).unwrap();
+            let (a1, a2) = (1.0 / 0.8, 3.0 / 0.8);
+            let h = (a1 + a2) / 2.0;
+            assert!((model.half_response[0] - h).abs() < 1e-12);
+            let on = |x: f64| x * x / (h * h + x * x);
+            let response = |x: f64| if sign == Sign::Activates { on(x) } else { 1.0 - on(x) };
+            let (b1, b2) = (3.0 * response(a1) / 0.8, 3.0 * response(a2) / 0.8);
+            assert!((model.half_response[1] - (b1 + b2) / 2.0).abs() < 1e-12);
+            let x = model.steady_state(&basal[1]);
+            assert!((x[1] - b2).abs() < 1e-12, "{sign:?}: x_B {} vs {b2}", x[1]);
+            assert_eq!(x[1] > model.half_response[1], sign == Sign::Activates, "the high-A cell's B");
         }
     }
 

@@ -3,8 +3,8 @@
 //! a probe recovers regulation a model has had the chance to learn. See README.md.
 //!
 //! Every draw comes from its own ChaCha8 stream of the seed (the network, the basal rates, each
-//! cell's trajectory, the technical noise, the shuffled labels), so a seed gives the same files bit for bit whatever
-//! the number of threads.
+//! cell's trajectory, the technical noise, the shuffled labels), so a seed gives the same files
+//! bit for bit whatever the number of threads.
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
@@ -205,8 +205,10 @@ mod tests {
     #[test]
     fn a_seed_gives_the_same_data_whatever_the_threads() {
         let sim = small(11, 40);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| sim.run().unwrap());
-        let two = sim.run().unwrap();
+        let on = |threads| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| sim.run().unwrap())
+        };
+        let (one, two) = (on(1), on(4));
         assert_eq!(one.counts, two.counts);
         assert_eq!(one.network, two.network);
         assert_ne!(small(12, 40).run().unwrap().counts, one.counts, "another seed, other cells");

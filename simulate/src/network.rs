@@ -145,13 +145,13 @@ impl Network {
         let text = std::fs::read_to_string(path).map_err(|e| SimulateError::io(path, e))?;
         let at = |line: usize, why: String| SimulateError::Network { path: path.into(), line, why };
         let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty());
-        let Some((_, header)) = lines.next() else {
+        let Some((header_line, header)) = lines.next() else {
             return Err(at(1, "the file is empty; expected a header `Gene1,Gene2,Type`".into()));
         };
         let columns: Vec<&str> = header.split(',').map(str::trim).collect();
         let column = |name: &str| columns.iter().position(|c| *c == name);
         let (Some(from), Some(to), Some(kind)) = (column("Gene1"), column("Gene2"), column("Type")) else {
-            return Err(at(1, format!("header `{header}` lacks one of the columns Gene1, Gene2, Type")));
+            return Err(at(header_line, format!("header `{header}` lacks one of the columns Gene1, Gene2, Type")));
         };
         let weight = column("Strength");
         let fixed = names.is_some();
@@ -274,7 +274,8 @@ impl Network {
         Ok(levels)
     }
 
-    /// The edges rewired by degree-preserving swaps (a→b, c→d become a→d, c→b), 10 per edge:
+    /// The edges rewired by degree-preserving swaps (a→b, c→d become a→d, c→b), 10 attempts per
+    /// edge (one that would make a self-loop or a repeated edge is skipped):
     /// every regulator keeps its out-degree and every target its in-degree, but which gene
     /// regulates which is random. Labels for a negative control; the result may hold cycles.
     pub fn degree_preserving_shuffle(&self, rng: &mut ChaCha8Rng) -> Vec<(usize, usize)> {

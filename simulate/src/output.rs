@@ -52,7 +52,7 @@ fn publish(staging: &Path, folder: &Path, existing: bool) -> Result<(), Simulate
     if !existing {
         return fs::rename(staging, folder).map_err(|e| SimulateError::io(folder, e));
     }
-    let old = staging.with_extension("old");
+    let old = staging.with_file_name(format!("{}.old", staging.file_name().expect("a staging name").to_string_lossy()));
     fs::rename(folder, &old).map_err(|e| SimulateError::io(folder, e))?;
     if let Err(e) = fs::rename(staging, folder) {
         let _ = fs::rename(&old, folder);
