@@ -1,7 +1,7 @@
 //! Dense f64 linear algebra for the reference statistics that need it (the ridge references of
 //! `probe-corr` and `ugrn pretrain`): the Cholesky factor of a symmetric positive definite
-//! matrix, solves with it, and Gaussian elimination as an independent check for tests. Matrices
-//! are row-major `n × n` slices.
+//! matrix, solves with it, and (feature `testing`) Gaussian elimination as an independent check
+//! for tests. Matrices are row-major `n × n` slices.
 
 /// A pivot of the factorisation that is not positive: the matrix is not (numerically) positive
 /// definite.
@@ -70,6 +70,7 @@ pub fn dot(x: &[f64], y: &[f64]) -> f64 {
 
 /// x with A x = b by Gaussian elimination with partial pivoting (`a` full): a solver that shares
 /// nothing with the Cholesky path, for tests to check it against.
+#[cfg(any(test, feature = "testing"))]
 pub fn solve_by_elimination(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
     let n = b.len();
     for k in 0..n {
