@@ -1,6 +1,7 @@
-//! The positive control's chain at reduced size: networks simulated by `ugrn-simulate`, a model
-//! pretrained on their cells by `ugrn-pretrain`, and a leave-dataset-out run over them with the
-//! planted edges and their degree-preserving shuffle as labels.
+//! The positive control's data path at reduced size: networks simulated by `ugrn-simulate`, a
+//! model pretrained on their cells by `ugrn-pretrain` (its vocabulary makes the genes eligible;
+//! one epoch learns no regulation, so no model probe is asserted), and a leave-dataset-out run
+//! over them with the planted edges and their degree-preserving shuffle as labels.
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,7 +68,7 @@ fn dataset(name: &str, folder: &str, edges: &str) -> String {
 /// lost the regulation, labels out of step with the cells, or a shuffle that kept edges in
 /// place would fail it.
 #[test]
-fn planted_edges_are_recovered_and_shuffled_labels_are_not() {
+fn reference_scores_recover_planted_edges_and_not_shuffled_labels() {
     let dir = tempfile::tempdir().unwrap();
     simulate(dir.path());
     pretrain(dir.path(), &dir.path().join("model"));

@@ -198,17 +198,19 @@ impl Checker<'_> {
             let roots: Vec<String> = data.roots.iter().map(|r| r.display().to_string()).collect();
             self.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
         }
+        let mut own_checked = false;
         for net in data.networks.iter().chain(&data.train_network) {
             if net == OWN_NETWORK {
                 let beeline = data.train.iter().chain(&data.test).find(|n| !datasets.iter().any(|d| &d.name == *n));
-                if let Some(name) = beeline {
+                if let Some(name) = beeline.filter(|_| !own_checked) {
                     self.problem(
                         "data.networks",
                         format!(
-                            "network {OWN_NETWORK:?} is each [[dataset]]'s own `edges`, but {name:?} is a BEELINE dataset"
+                            "network {OWN_NETWORK:?} is each [[dataset]]'s own `edges`, but {name:?} is not a [[dataset]] table"
                         ),
                     );
                 }
+                own_checked = true;
             } else if !BEELINE_NETWORKS.contains(&net.as_str()) {
                 self.problem(
                     "data.networks",
@@ -467,7 +469,7 @@ probe = { plugin = "probe-x" }
         assert!(network_problems("[\"own\"]", "\"other\"").is_empty());
         assert_eq!(
             network_problems("[\"own\"]", "\"hESC\""),
-            ["network \"own\" is each [[dataset]]'s own `edges`, but \"hESC\" is a BEELINE dataset"]
+            ["network \"own\" is each [[dataset]]'s own `edges`, but \"hESC\" is not a [[dataset]] table"]
         );
         assert_eq!(
             network_problems("[\"STRNG\"]", "\"other\""),
