@@ -76,7 +76,7 @@ mod tests {
         }
         let other_kind = at(format!("{TEMPORARY}{host}-999999999-abc"));
         std::fs::write(&other_kind, "").unwrap();
-        assert_eq!(remove_stale(dir.path(), STAGING), [dead.clone()]);
+        assert_eq!(remove_stale(dir.path(), STAGING), std::slice::from_ref(&dead));
         assert!(!dead.exists());
         assert!(kept.iter().all(|k| k.exists()) && other_kind.exists());
         assert_eq!(remove_stale(dir.path(), TEMPORARY), [other_kind]);
