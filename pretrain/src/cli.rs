@@ -49,8 +49,8 @@ pub struct Cli {
     pub force: bool,
     /// Threads of candle's element-wise pool (CANDLE_NUM_THREADS; default 1). Models of
     /// pretraining's size are many small operations, and that pool spins at a barrier after
-    /// each: with two threads an epoch took 5× longer on a 2-core machine. Matrix products run
-    /// on rayon's threads (RAYON_NUM_THREADS) either way.
+    /// each: on a 2-core machine two threads took 1.2× as long as one when idle, 5× as long
+    /// beside other jobs. Matrix products run on rayon's threads (RAYON_NUM_THREADS) either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }

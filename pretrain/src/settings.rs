@@ -9,9 +9,9 @@ use crate::references::ValidationReferences;
 use crate::trainer::{MAX_GRAD_NORM, WARMUP_FRACTION};
 
 /// The parameters of `ugrn pretrain` (its `--set KEY=VALUE`). The defaults train the planted
-/// control's `ugrn-planted` (5,400 cells of 100 genes) past the ridge reference in about 20
-/// minutes on 2 CPU cores; with 6 epochs it ended level with the gene-mean reference, having
-/// learned gene identity only. `ugrn-mini` was trained with them but `epochs = 6`.
+/// control's `ugrn-planted` (5,400 cells of 100 genes) to within 0.5% of the ridge reference;
+/// with 6 epochs it ended level with the gene-mean reference, having learned gene identity
+/// only. `ugrn-mini` was trained with them but `epochs = 6`.
 pub fn params() -> Vec<ParamSpec> {
     vec![
         ParamSpec::int("embsize", 64, "model width d_model (scGPT's `embsize`)"),
