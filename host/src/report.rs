@@ -287,6 +287,7 @@ impl ReportWriter {
             .map(|p| json!({"name": p.info.name, "kind": p.info.kind, "version": p.info.version, "file": p.file.display().to_string()}))
             .collect();
         let results = json!({
+            "ugrn_version": env!("CARGO_PKG_VERSION"),
             "workflow": workflow.file.display().to_string(),
             "model": model,
             "plugins": plugins,

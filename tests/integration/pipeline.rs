@@ -153,8 +153,16 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["rows"][0]["pairs"]["positives"], 15);
     assert_eq!(json["rows"][0]["pairs"]["negatives"], 15);
+    assert_eq!(json["ugrn_version"], env!("CARGO_PKG_VERSION"));
     let resolved = std::fs::read_to_string(out.join("workflow.resolved.toml")).unwrap();
     assert!(resolved.contains("baselines = [") && resolved.contains("learning_rate = 0.001"), "{resolved}");
+    // Its paths are absolute: copied into another folder, it still resolves.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("rerun.toml");
+    std::fs::write(&copy, &resolved).unwrap();
+    if let Err(problems) = ugrn::cli::check(&copy, &[]) {
+        panic!("the resolved workflow does not rerun from another folder: {problems}\n{resolved}");
+    }
 
     // Same folder again: refused without --force, nothing touched.
     let err = run_workflow(dir.path(), &text, "out", false).err().expect("refused").to_string();

@@ -359,15 +359,30 @@ impl ResolvedWorkflow {
         Ok(ResolvedWorkflow { file: file.to_path_buf(), run, backbone, checkpoint, data, datasets, methods, evaluator })
     }
 
-    /// The workflow as run: every default and plugin parameter written out.
+    /// The workflow as run: every default and plugin parameter written out, and every path
+    /// absolute, so that the file reruns as it is from any folder.
     pub fn to_toml(&self) -> String {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let mut backbone = self.backbone.table();
-        backbone.params.insert("checkpoint".to_string(), toml::Value::String(self.checkpoint.display().to_string()));
+        let checkpoint = absolute(&self.checkpoint).display().to_string();
+        backbone.params.insert("checkpoint".to_string(), toml::Value::String(checkpoint));
+        let mut run = self.run.clone();
+        run.output = run.output.as_deref().map(absolute);
+        run.cache = run.cache.as_deref().map(absolute);
+        run.plugin_dirs = run.plugin_dirs.iter().map(|d| absolute(d)).collect();
+        let mut data = self.data.clone();
+        data.roots = data.roots.iter().map(|r| absolute(r)).collect();
+        let mut datasets = self.datasets.clone();
+        for d in &mut datasets {
+            d.expression = absolute(&d.expression);
+            d.tfs = absolute(&d.tfs);
+            d.edges = d.edges.as_deref().map(absolute);
+        }
         let workflow = Workflow {
-            run: self.run.clone(),
+            run,
             backbone,
-            data: self.data.clone(),
-            datasets: self.datasets.clone(),
+            data,
+            datasets,
             methods: self.methods.iter().map(|(name, kind)| kind.table(name)).collect(),
             evaluator: self.evaluator.table(),
         };
