@@ -198,6 +198,9 @@ impl Checker<'_> {
             let roots: Vec<String> = data.roots.iter().map(|r| r.display().to_string()).collect();
             self.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
         }
+        if data.networks.is_empty() {
+            self.problem("data.networks", "needs at least one network");
+        }
         let mut own_checked = false;
         for net in data.networks.iter().chain(&data.train_network) {
             if net == OWN_NETWORK {
@@ -237,7 +240,10 @@ impl Checker<'_> {
             if list.is_empty() {
                 self.problem(key, "needs at least one dataset");
             }
-            for name in list {
+            for (i, name) in list.iter().enumerate() {
+                if list[..i].contains(name) {
+                    self.problem(key, format!("lists {name:?} twice"));
+                }
                 if !BEELINE_DATASETS.contains(&name.as_str()) && !datasets.iter().any(|d| &d.name == name) {
                     self.problem(
                         key,
@@ -258,8 +264,20 @@ impl Checker<'_> {
         }
     }
 
-    /// `[[dataset]]` tables with their files taken relative to the workflow file; they must exist.
+    /// `[[dataset]]` tables with their files taken relative to the workflow file; they must exist,
+    /// and each name must say which dataset it is.
     fn resolve_datasets(&mut self, base: &Path, mut datasets: Vec<UserDatasetSpec>) -> Vec<UserDatasetSpec> {
+        for i in 0..datasets.len() {
+            let name = datasets[i].name.clone();
+            let key = format!("dataset[{i}].name");
+            if name.trim().is_empty() {
+                self.problem(&key, "is empty");
+            } else if BEELINE_DATASETS.contains(&name.as_str()) {
+                self.problem(&key, format!("{name:?} is a BEELINE dataset's name; give yours another"));
+            } else if datasets[..i].iter().any(|d| d.name == name) {
+                self.problem(&key, format!("{name:?} names an earlier [[dataset]] too"));
+            }
+        }
         for (i, d) in datasets.iter_mut().enumerate() {
             d.expression = base.join(&d.expression);
             d.tfs = base.join(&d.tfs);
@@ -477,6 +495,35 @@ probe = { plugin = "probe-x" }
         let workflow = Workflow::parse(&text, "wf.toml").unwrap();
         let problems = ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default()).unwrap_err();
         problems.0.iter().filter(|p| p.key == "data.networks").map(|p| p.reason.clone()).collect()
+    }
+
+    /// Repeated or empty lists and [[dataset]] names that say nothing or the wrong thing.
+    #[test]
+    fn data_lists_and_dataset_names_are_checked() {
+        let text = "[backbone]\nplugin = \"b\"\n[data]\nnetworks = []\ntrain = [\"hESC\", \"hESC\"]\ntest = [\"mine\"]\n\
+                    [[dataset]]\nname = \"mine\"\nexpression = \"e.csv\"\ntfs = \"t.txt\"\n\
+                    [[dataset]]\nname = \"mine\"\nexpression = \"e.csv\"\ntfs = \"t.txt\"\n\
+                    [[dataset]]\nname = \"mDC\"\nexpression = \"e.csv\"\ntfs = \"t.txt\"\n\
+                    [[dataset]]\nname = \" \"\nexpression = \"e.csv\"\ntfs = \"t.txt\"\n\
+                    [[method]]\nname = \"M\"\nprobe = { plugin = \"p\" }\nscore = \"feature\"\n";
+        let workflow = Workflow::parse(text, "wf.toml").unwrap();
+        let problems = ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default()).unwrap_err();
+        let got: Vec<String> = problems
+            .0
+            .iter()
+            .filter(|p| p.key.starts_with("data.") || p.key.ends_with(".name"))
+            .map(|p| format!("{}: {}", p.key, p.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "data.networks: needs at least one network",
+                "data.train: lists \"hESC\" twice",
+                "dataset[1].name: \"mine\" names an earlier [[dataset]] too",
+                "dataset[2].name: \"mDC\" is a BEELINE dataset's name; give yours another",
+                "dataset[3].name: is empty",
+            ]
+        );
     }
 
     #[test]
