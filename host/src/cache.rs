@@ -137,9 +137,7 @@ impl FeatureCache {
     /// The cache in `dir`; entries a killed run was writing are removed.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
-        for left in crate::staging::remove_stale(&dir, crate::staging::TEMPORARY) {
-            tracing::info!("removed {}, left by a run that no longer runs", left.display());
-        }
+        crate::staging::remove_stale(&dir, crate::staging::TEMPORARY);
         FeatureCache { dir }
     }
 

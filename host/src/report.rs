@@ -103,9 +103,7 @@ impl StagedFolder {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-        for left in staging::remove_stale(&parent, staging::STAGING) {
-            tracing::info!("removed {}, left by a run that no longer runs", left.display());
-        }
+        staging::remove_stale(&parent, staging::STAGING);
         let staging = tempfile::Builder::new()
             .prefix(&staging::prefix(staging::STAGING))
             .tempdir_in(&parent)

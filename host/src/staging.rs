@@ -1,6 +1,7 @@
 //! Temporary names that carry the writing host and process id, so that what a killed run left
 //! behind can be told from what a concurrent run is still writing, and removed.
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Staging folders of reports and `ugrn infer` outputs.
 pub const STAGING: &str = ".ugrn-staging-";
@@ -9,10 +10,15 @@ pub const TEMPORARY: &str = ".ugrn-tmp-";
 
 /// This machine's name as `/proc` gives it, with anything but letters, digits and `.` dropped;
 /// `None` where there is no `/proc`, and then nothing is ever removed.
-fn host() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name: String = name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
-    (!name.is_empty()).then_some(name)
+/// Read once: every cache write names a temporary file with it.
+fn host() -> Option<&'static str> {
+    static HOST: OnceLock<Option<String>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+        let name: String = name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+        (!name.is_empty()).then_some(name)
+    })
+    .as_deref()
 }
 
 /// The prefix of this process's temporary names of `kind`: `<kind><host>-<pid>-`.
@@ -21,7 +27,7 @@ pub fn prefix(kind: &str) -> String {
 }
 
 /// Removes the entries of `dir` named `<kind><host>-<pid>-<suffix>` that this host's process
-/// `pid` left when it stopped, and returns them. Untouched: entries of a running process (this
+/// `pid` left when it stopped, logs each, and returns them. Untouched: entries of a running process (this
 /// one included), of another host (a shared file system: its pids mean nothing here), and any
 /// whose suffix holds a `.` (a report moved aside as `….old` while it was replaced, which may
 /// be the only copy of it).
@@ -46,6 +52,7 @@ pub fn remove_stale(dir: &Path, kind: &str) -> Vec<PathBuf> {
             std::fs::remove_file(&path)
         };
         if gone.is_ok() {
+            tracing::info!("removed {}, left by a run that no longer runs", path.display());
             removed.push(path);
         }
     }
