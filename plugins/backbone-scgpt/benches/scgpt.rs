@@ -6,6 +6,10 @@
 //!   `f64`, or on CUDA `bf16`/`f16`.
 //! - `--cells N`: cells per timed call at contexts 512 and 1200 (default: a few on the CPU,
 //!   64 and 16 on a GPU).
+//! - `--side-by-side DIR`: instead, writes the random whole-human-sized checkpoint into DIR, times
+//!   readout and derivative at contexts 512 and 1200 after one warm-up call, and writes the
+//!   timings and outputs to `DIR/ugrn.json`, for `scripts/bench-vs-pytorch.sh` to time PyTorch on
+//!   the same weights and cells.
 //!
 //! Env: `UGRN_SCGPT_FIXTURE` for the fixture folder, `UGRN_SCGPT_WHOLE_HUMAN` for the folder
 //! with whole-human's `args.json` and census vocabulary. Resident memory is the host's; on a GPU
@@ -57,17 +61,19 @@ struct Options {
     device: String,
     dtype: String,
     cells: Option<usize>,
+    side_by_side: Option<PathBuf>,
 }
 
 impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> Options {
-        let mut o = Options { device: "cpu".into(), dtype: "f32".into(), cells: None };
+        let mut o = Options { device: "cpu".into(), dtype: "f32".into(), cells: None, side_by_side: None };
         while let Some(flag) = args.next() {
             let mut value = || args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
             match flag.as_str() {
                 "--device" => o.device = value(),
                 "--dtype" => o.dtype = value(),
                 "--cells" => o.cells = Some(value().parse().expect("--cells takes a number")),
+                "--side-by-side" => o.side_by_side = Some(PathBuf::from(value())),
                 // cargo bench passes --bench to harness-less benches.
                 "--bench" => {}
                 other => panic!("unknown argument {other:?}; see the doc comment of benches/scgpt.rs"),
@@ -193,6 +199,48 @@ fn bench_in_child(name: &str, dir: &Path, big: bool, options: &Options) {
 
 const CHILD_FLAG: &str = "--checkpoint";
 
+/// The contexts, cells per call and repetitions of the side-by-side comparison with PyTorch.
+const SIDE_BY_SIDE: [(usize, usize, usize); 2] = [(512, 4, 3), (1200, 2, 3)];
+
+/// `--side-by-side DIR`: see the doc comment at the top.
+fn side_by_side(dir: &Path, options: &Options) {
+    let (args, genes) = whole_human_files();
+    write_random_checkpoint(&args, &genes, dir, 0).unwrap();
+    let oracle = load(dir, options);
+    let mut runs = Vec::new();
+    for (genes, cells, reps) in SIDE_BY_SIDE {
+        let (batch, sources) = virtual_cells(genes, oracle.info().vocabulary - 3, cells);
+        let time = |derivative: bool| {
+            let call = || {
+                if derivative { oracle.readout_derivative(&batch, &sources) } else { oracle.readout(&batch) }.unwrap()
+            };
+            let output = call();
+            let seconds: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let t = Instant::now();
+                    call();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            (seconds, output.data)
+        };
+        let (readout_s, readout) = time(false);
+        let (derivative_s, derivative) = time(true);
+        println!(
+            "ugrn, context {genes}, {cells} cells/call: readout {:.2} cells/s, derivative {:.2} cells/s",
+            cells as f64 / median(readout_s.clone()),
+            cells as f64 / median(derivative_s.clone())
+        );
+        runs.push(serde_json::json!({
+            "genes": genes, "cells": cells, "sources": sources,
+            "readout_s": readout_s, "derivative_s": derivative_s,
+            "readout": readout, "derivative": derivative,
+        }));
+    }
+    let report = serde_json::json!({ "threads": candle_core::utils::get_num_threads(), "runs": runs });
+    std::fs::write(dir.join("ugrn.json"), report.to_string()).unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == CHILD_FLAG) {
@@ -201,6 +249,10 @@ fn main() {
         return;
     }
     let options = Options::parse(args.into_iter());
+    if let Some(dir) = &options.side_by_side {
+        side_by_side(dir, &options);
+        return;
+    }
     println!(
         "device {} {}; candle threads: {}; medians over repetitions; virtual cells = <cls> + context genes at bin {DEFAULT_BACKGROUND}, one source at 20",
         options.device,
