@@ -132,6 +132,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.backbone != PLUGIN_NAME {
         bail!("backbone `{}` cannot pretrain", cli.backbone);
     }
+    ugrn_candle_shared::memory::reuse_freed_memory();
     let params =
         Params::resolve(&crate::params(), parse_settings(&cli.settings)?).map_err(|e| anyhow!("--set: {e}"))?;
     let data_roots =

@@ -66,6 +66,9 @@ impl Geneformer {
             gene_name_id_dict: optional_path(params, Dictionary::Names.name())?,
         };
         let device = parse_device(&request.device)?;
+        if device.is_cpu() {
+            ugrn_candle_shared::memory::reuse_freed_memory();
+        }
         let dtype = parse_dtype(&request.dtype, &device)?;
         let ckpt = Checkpoint::open(&request.checkpoint, file, &paths)?;
         let cfg = &ckpt.config;
