@@ -5,7 +5,7 @@
 //! [`Dual`], so the same code computes values and, when a tangent rides along, their exact
 //! derivative along one input direction.
 use candle_core::{D, DType, Device, Tensor};
-use ugrn_candle_shared::Context;
+use ugrn_candle_shared::{Context, kernels};
 use ugrn_sdk::{Error, Result};
 
 use crate::checkpoint::{Checkpoint, Weights};
@@ -140,6 +140,14 @@ impl SelfAttention {
 
     /// `key_mask`: `(cells, 1, 1, tokens)`, 0 for real tokens and −∞ for padding.
     pub fn forward(&self, x: &Dual, key_mask: Option<&Tensor>) -> candle_core::Result<Dual> {
+        // Inference in f32 on the CPU: one (cell, head) at a time, q, k and v read in place.
+        if kernels::applies(&x.x) && !x.x.track_op() {
+            let qkv = self.wqkv.forward(x)?;
+            let (b, l, _) = qkv.x.dims3()?;
+            let mask = key_mask.map(|m| m.reshape((b, l))).transpose()?;
+            let (out, out_t) = kernels::attention(&qkv.x, qkv.t.as_ref(), self.nheads, mask.as_ref())?;
+            return self.out_proj.forward(&Dual::new(out, out_t));
+        }
         let [q, k, v] = self.qkv(x)?;
         let (b, h, l, hd) = q.x.dims4()?;
         // Scaling q (tokens × head_dim) is cheaper than scaling the tokens² scores.

@@ -6,11 +6,14 @@
 //! the operations here are composed from candle's elementary tensor ops, which also keeps the
 //! value path differentiable by candle's reverse-mode autograd. LayerNorm is always composed:
 //! the fused kernel has no f64 version and takes the variance as `E[x²] − E[x]²` in f32. Softmax
-//! may take the fused kernel for values autograd does not track
+//! values autograd does not track, and every softmax tangent, take the one-pass f32 CPU kernels of
+//! [`crate::kernels`]; elsewhere (f64, CUDA) values may take candle-nn's fused kernel
 //! ([`softmax_last_dim_fused_from`]), where it dominates the cost at long contexts.
 //!
 //! Activations only one backbone uses (GELU, LeakyReLU) live in that backbone.
 use candle_core::{D, DType, Result, Tensor};
+
+use crate::kernels;
 
 /// A value with an optional tangent of the same shape (`None`: constant along the direction).
 #[derive(Debug, Clone)]
@@ -81,10 +84,10 @@ pub fn softmax_last_dim(scores: &Dual) -> Result<Dual> {
     softmax(scores, None)
 }
 
-/// [`softmax_last_dim`], except that the values of rows of at least `min_row` entries that
-/// autograd does not track come from candle-nn's fused kernel: the same values, faster on long
-/// rows (it dispatches rows in parallel, which on short rows costs more than it saves). The
-/// tangent is composed either way.
+/// [`softmax_last_dim`], except that where the f32 CPU kernel does not apply (f64, CUDA), the
+/// values of rows of at least `min_row` entries that autograd does not track come from
+/// candle-nn's fused kernel: the same values, faster on long rows (it dispatches rows in
+/// parallel, which on short rows costs more than it saves).
 pub fn softmax_last_dim_fused_from(scores: &Dual, min_row: usize) -> Result<Dual> {
     softmax(scores, Some(min_row))
 }
@@ -92,11 +95,9 @@ pub fn softmax_last_dim_fused_from(scores: &Dual, min_row: usize) -> Result<Dual
 fn softmax(scores: &Dual, fused_min_row: Option<usize>) -> Result<Dual> {
     let dtype = scores.x.dtype();
     let s = scores.x.to_dtype(internal_dtype(dtype))?;
-    let fused = match fused_min_row {
-        Some(min_row) => !s.track_op() && s.dim(D::Minus1)? >= min_row,
-        None => false,
-    };
-    let p = if fused {
+    let p = if !s.track_op() && kernels::applies(&s) {
+        kernels::softmax_last_dim(&s)?
+    } else if fused_min_row.is_some_and(|min_row| !s.track_op() && s.dim(D::Minus1).is_ok_and(|n| n >= min_row)) {
         candle_nn::ops::softmax_last_dim(&s.contiguous()?)?
     } else {
         // Softmax is shift-invariant, so the row maximum is a constant for autograd; subtracting
@@ -108,8 +109,13 @@ fn softmax(scores: &Dual, fused_min_row: Option<usize>) -> Result<Dual> {
         None => None,
         Some(t) => {
             let t = t.to_dtype(p.dtype())?;
-            let mean = (&p * &t)?.sum_keepdim(D::Minus1)?;
-            Some((&p * t.broadcast_sub(&mean)?)?.to_dtype(dtype)?)
+            let t = if kernels::applies(&p) && !p.track_op() {
+                kernels::softmax_tangent(&p, &t)?
+            } else {
+                let mean = (&p * &t)?.sum_keepdim(D::Minus1)?;
+                (&p * t.broadcast_sub(&mean)?)?
+            };
+            Some(t.to_dtype(dtype)?)
         }
     };
     Ok(Dual::new(p.to_dtype(dtype)?, t))
