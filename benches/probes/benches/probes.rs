@@ -287,6 +287,7 @@ fn main() {
     let options = options();
     let runs = options.runs;
     let (genes, mut pairs) = hesc(if options.all_pairs { None } else { Some(SAMPLED_EDGES) });
+    let all_sources = pairs.iter().map(|p| p.source).collect::<HashSet<usize>>().len();
     if let Some(k) = options.sources {
         let mut kept = Vec::new();
         for p in &pairs {
@@ -318,7 +319,7 @@ fn main() {
     let oracle = BenchOracle { inner, tokens, budget_bytes: options.budget_mib << 20, cells: Default::default() };
     let sources: HashSet<usize> = pairs.iter().map(|p| p.source).collect();
     println!(
-        "hESC STRING TFs+500: {} genes ({in_vocabulary} in the vocabulary), {} pairs ({} sources); {model_line}; {} {}, batch budget {} MiB; candle threads {}; median of {runs} runs",
+        "hESC STRING TFs+500: {} genes ({in_vocabulary} in the vocabulary), {} pairs ({} of {all_sources} sources); {model_line}; {} {}, batch budget {} MiB; candle threads {}; median of {runs} runs",
         genes.len(),
         pairs.len(),
         sources.len(),

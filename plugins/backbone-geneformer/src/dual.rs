@@ -1,6 +1,7 @@
 //! Forward-mode derivatives: the shared tangent operations of [`ugrn_candle_shared::dual`]
-//! (softmax always composed), with what only BERT's masked LM needs: the product rule for
-//! attention's matrix products, GELU, and the log-sum-exp of the MLM head.
+//! (softmax composed, except for the shared f32 CPU kernel in inference), with what only BERT's
+//! masked LM needs: the product rule for attention's matrix products, GELU, and the log-sum-exp
+//! of the MLM head.
 use candle_core::{D, Result, Tensor};
 use ugrn_candle_shared::dual::internal_dtype;
 pub use ugrn_candle_shared::dual::{Dual, Linear, layer_norm, relu, softmax_last_dim};

@@ -179,9 +179,9 @@ fn bench(name: &str, dir: &Path, big: bool, options: &Options) {
         mib(rss_loaded.saturating_sub(rss_before))
     );
     println!(
-        "\n| context | cells/call | readout cells/s | derivative cells/s | peak allocated MiB/cell (readout, derivative) | estimate MiB/cell (readout, derivative) |"
+        "\n| context | cells/call | readout cells/s | derivative cells/s | GFLOP/s (readout, derivative) | peak allocated MiB/cell (readout, derivative) | estimate MiB/cell (readout, derivative) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for genes in CONTEXTS {
         let (cells, reps) = plan(genes, big, options);
         // The vocabulary ends with `<pad>`, `<cls>` and `<eoc>`.
@@ -203,12 +203,26 @@ fn bench(name: &str, dir: &Path, big: bool, options: &Options) {
         let estimate = |pass| oracle.bytes_per_cell(genes, pass) as f64 / (1024.0 * 1024.0);
         let host_memory =
             if options.on_gpu() { "–".to_string() } else { format!("{readout_mem:.2}, {derivative_mem:.2}") };
+        let (forward, attention) = flops_per_cell(&oracle.model().config, genes + 1);
         println!(
-            "| {genes} | {cells} | {readout:.1} | {derivative:.1} | {host_memory} | {:.2}, {:.2} |",
+            "| {genes} | {cells} | {readout:.2} | {derivative:.2} | {:.0}, {:.0} | {host_memory} | {:.2}, {:.2} |",
+            readout * forward / 1e9,
+            derivative * (2.0 * forward + attention) / 1e9,
             estimate(Pass::Readout),
             estimate(Pass::Derivative)
         );
     }
+}
+
+/// FLOP (2 × multiply-adds of the matrix products) of one cell's forward over `tokens` tokens
+/// (value encoder, encoder layers, expression decoder), and the attention's share of them. The
+/// derivative's primal and tangent take 2 × forward + attention: the tangent repeats every dense
+/// product and doubles the attention's. The same count as `scripts/bench_vs_pytorch.py`.
+fn flops_per_cell(cfg: &ugrn_backbone_scgpt::Config, tokens: usize) -> (f64, f64) {
+    let (d, f, layers, t) = (cfg.embsize as f64, cfg.d_hid as f64, cfg.nlayers as f64, tokens as f64);
+    let dense = 2.0 * t * (d * d + layers * (4.0 * d * d + 2.0 * d * f) + 2.0 * d * d + d);
+    let attention = layers * 4.0 * t * t * d;
+    (dense + attention, attention)
 }
 
 fn fixture_dir() -> PathBuf {
