@@ -114,3 +114,28 @@ fn panic_in_plugin_becomes_an_error_naming_it_and_the_plugin_stays_usable() {
     assert_eq!(features.columns, vec!["zero".to_string()]);
     assert_eq!(features.values.rows, 1);
 }
+
+#[test]
+fn truncated_library_is_refused_naming_it_instead_of_crashing_the_host() {
+    let whole = std::fs::read(native_library("ugrn_probe_emb")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The recipe (250,000 bytes), half, all but the last byte, and a cut header.
+    for (i, len) in [250_000, whole.len() / 2, whole.len() - 1, 40].into_iter().enumerate() {
+        assert!(len < whole.len(), "the plugin is smaller than the cut");
+        let file = dir.path().join(format!("libugrn_truncated{i}{}", std::env::consts::DLL_SUFFIX));
+        std::fs::write(&file, &whole[..len]).unwrap();
+        let mut registry = Registry::default();
+        registry.load_file(&file);
+        assert_eq!(registry.plugins().count(), 0, "{len} bytes");
+        let message = registry.refused[0].to_string();
+        let expected = format!("{}: cannot load: truncated", file.display());
+        assert!(message.starts_with(&expected), "{len} bytes: {message}");
+    }
+    // The whole file still loads.
+    let file = dir.path().join(format!("libugrn_whole{}", std::env::consts::DLL_SUFFIX));
+    std::fs::write(&file, &whole).unwrap();
+    let mut registry = Registry::default();
+    registry.load_file(&file);
+    assert!(registry.refused.is_empty(), "{:?}", registry.refused.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+    assert_eq!(registry.plugins().count(), 1);
+}

@@ -1,6 +1,8 @@
 //! Plugin discovery and the registry of loaded plugins: native libraries and WebAssembly
 //! components behind one interface.
 mod component;
+#[cfg(unix)]
+mod elf;
 mod native;
 
 use std::collections::BTreeMap;

@@ -49,6 +49,8 @@ pub struct LoadedLibrary {
 /// Opens `path`, checks its declaration against this host and creates its plugin object.
 pub fn open(path: &Path) -> Result<LoadedLibrary, PluginError> {
     let file = path.display().to_string();
+    #[cfg(unix)]
+    super::elf::check_file(path).map_err(|reason| PluginError::Load { file: file.clone(), reason })?;
     // SAFETY: loading a library runs its initialisers. Only files that look like ugrn plugins
     // (by name) are opened, and nothing else in them is touched before the declaration passes
     // the version gate below.
