@@ -52,7 +52,7 @@ def load_model(folder):
         mvc_decoder_style="inner product",
         explicit_zero_prob=False,
         use_fast_transformer=False,
-        pre_norm=False,
+        pre_norm=args.get("pre_norm", False) or args.get("norm_scheme") == "pre",
     )
     # The released checkpoints (and ugrn's random ones) use flash-attention's names.
     state = {
@@ -67,6 +67,9 @@ def load_model(folder):
     if missing or unexpected:
         sys.exit(f"checkpoint does not match TransformerModel: missing {missing}, unexpected {unexpected}")
     model.eval()
+    # Inference: no parameter needs a gradient, so jvp builds no backward graph either.
+    for p in model.parameters():
+        p.requires_grad_(False)
     return model, args, vocab
 
 
@@ -82,7 +85,8 @@ def virtual_cells(vocab, genes, sources):
     for c, s in enumerate(sources):
         values[c, 1 + s] = 20.0
         tangent[c, 1 + s] = 1.0
-    return src, values, tangent, torch.zeros(cells, genes + 1, dtype=torch.bool)
+    # No padding: no mask, as ugrn passes none.
+    return src, values, tangent, None
 
 
 def forward_flops(args, tokens):

@@ -66,9 +66,6 @@ impl Geneformer {
             gene_name_id_dict: optional_path(params, Dictionary::Names.name())?,
         };
         let device = parse_device(&request.device)?;
-        if device.is_cpu() {
-            ugrn_candle_shared::memory::reuse_freed_memory();
-        }
         let dtype = parse_dtype(&request.dtype, &device)?;
         let ckpt = Checkpoint::open(&request.checkpoint, file, &paths)?;
         let cfg = &ckpt.config;
@@ -99,6 +96,10 @@ impl Geneformer {
             vocabulary: cfg.vocab_size,
         };
         let model = BertForMaskedLM::from_checkpoint(&ckpt, &device, dtype)?;
+        // After loading, so that the loader's temporaries are returned to the system.
+        if device.is_cpu() {
+            ugrn_candle_shared::memory::reuse_freed_memory();
+        }
         Ok(GeneformerOracle::new(model, dictionaries, info, value_mode, expression))
     }
 }

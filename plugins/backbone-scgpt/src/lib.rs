@@ -52,13 +52,14 @@ impl ScGpt {
     pub fn load_oracle(&self, request: &LoadRequest) -> Result<ScGptOracle> {
         let file: WeightFile = request.params.str("file")?.parse()?;
         let device = parse_device(&request.device)?;
-        if device.is_cpu() {
-            ugrn_candle_shared::memory::reuse_freed_memory();
-        }
         let dtype = parse_dtype(&request.dtype, &device)?;
         let ckpt = Checkpoint::open(&request.checkpoint, file)?;
         let checkpoint_sha256 = ckpt.sha256()?;
         let model = ScGptModel::from_checkpoint(&ckpt, &device, dtype)?;
+        // After loading, so that the loader's temporaries are returned to the system.
+        if device.is_cpu() {
+            ugrn_candle_shared::memory::reuse_freed_memory();
+        }
         let cfg = &model.config;
         let info = ModelInfo {
             family: "scgpt".into(),

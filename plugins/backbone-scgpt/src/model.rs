@@ -119,9 +119,8 @@ impl SelfAttention {
         Ok(SelfAttention { wqkv, out_proj: linear(&w.pp("out_proj"), d, d, true)?, nheads: cfg.nheads })
     }
 
-    /// q, k and v as `(cells, heads, tokens, head_dim)`.
-    fn qkv(&self, x: &Dual) -> candle_core::Result<[Dual; 3]> {
-        let qkv = self.wqkv.forward(x)?;
+    /// q, k and v as `(cells, heads, tokens, head_dim)`, from the stacked projection `qkv`.
+    fn split_heads(&self, qkv: &Dual) -> candle_core::Result<[Dual; 3]> {
         let (b, l, three_d) = qkv.x.dims3()?;
         let d = three_d / 3;
         let head = |i: usize| {
@@ -134,21 +133,23 @@ impl SelfAttention {
 
     /// Raw attention scores q·kᵀ (unscaled, pre-softmax): `(cells, heads, tokens, tokens)`.
     pub fn raw_scores(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let [q, k, _] = self.qkv(&Dual::constant(x.clone()))?;
+        let [q, k, _] = self.split_heads(&self.wqkv.forward(&Dual::constant(x.clone()))?)?;
         q.x.matmul(&k.x.t()?)
     }
 
     /// `key_mask`: `(cells, 1, 1, tokens)`, 0 for real tokens and −∞ for padding.
     pub fn forward(&self, x: &Dual, key_mask: Option<&Tensor>) -> candle_core::Result<Dual> {
-        // Inference in f32 on the CPU: one (cell, head) at a time, q, k and v read in place.
-        if kernels::applies(&x.x) && !x.x.track_op() {
-            let qkv = self.wqkv.forward(x)?;
+        let qkv = self.wqkv.forward(x)?;
+        // Inference in f32 on the CPU: one (cell, head) at a time, q, k and v read in place. The
+        // kernel builds no autograd graph, so it is taken only where nothing upstream (input or
+        // projection weights) is tracked.
+        if kernels::applies(&qkv.x) && !qkv.x.track_op() && qkv.t.as_ref().is_none_or(|t| !t.track_op()) {
             let (b, l, _) = qkv.x.dims3()?;
             let mask = key_mask.map(|m| m.reshape((b, l))).transpose()?;
             let (out, out_t) = kernels::attention(&qkv.x, qkv.t.as_ref(), self.nheads, mask.as_ref())?;
             return self.out_proj.forward(&Dual::new(out, out_t));
         }
-        let [q, k, v] = self.qkv(x)?;
+        let [q, k, v] = self.split_heads(&qkv)?;
         let (b, h, l, hd) = q.x.dims4()?;
         // Scaling q (tokens × head_dim) is cheaper than scaling the tokens² scores.
         let q = q.map(|t| t * (1.0 / (hd as f64).sqrt()))?;

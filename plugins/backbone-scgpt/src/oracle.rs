@@ -1,6 +1,6 @@
 //! The model oracle over a loaded scGPT model: one batch of cells per call, `<cls>` prepended.
 use candle_core::{DType, Tensor};
-use ugrn_candle_shared::Context;
+use ugrn_candle_shared::{Context, kernels};
 use ugrn_sdk::{AttentionMaps, CellBatch, Error, GeneSymbol, Matrix, ModelInfo, ModelOracle, Pass, Result, TokenId};
 
 use crate::binning::bin_expression;
@@ -151,14 +151,15 @@ impl ModelOracle for ScGptOracle {
         let (d, f, h) = (cfg.embsize as u64, cfg.d_hid as u64, cfg.nheads as u64);
         // Tensors alive at the peak of one layer: attention maps and per-token activations; the
         // tangent pass carries a tangent beside each and a few temporaries. On the CPU in f32
-        // the attention kernel holds the maps of one head per thread (counted here per cell,
-        // which covers batches of at least as many cells as threads); elsewhere every head's
-        // maps exist at once. About 1.3–1.6× the peaks the bench measures (README), so batches
-        // stay inside the budget.
+        // the attention kernel holds the maps of one head per running task; a batch of one cell
+        // may have min(heads, tasks) of them in flight, so each cell is charged that many. On
+        // other devices and dtypes every head's maps exist at once. About 1.2–1.7× the peaks the
+        // bench measures at whole-human size (README), so batches stay inside the budget.
         let one_head_at_a_time = self.model.device().is_cpu() && self.model.dtype() == DType::F32;
+        let in_flight = h.min(kernels::attention_tasks_in_flight() as u64);
         let (maps, per_token) = match (pass, one_head_at_a_time) {
-            (Pass::Readout, true) => (1, 8 * d + 2 * f),
-            (Pass::Derivative, true) => (2, 16 * d + 4 * f),
+            (Pass::Readout, true) => (in_flight, 8 * d + 2 * f),
+            (Pass::Derivative, true) => (2 * in_flight, 16 * d + 4 * f),
             (Pass::Readout, false) => (3 * h, 12 * d + 2 * f),
             (Pass::Derivative, false) => (7 * h, 24 * d + 4 * f),
             (Pass::Attention, _) => (3 * h, 8 * d),

@@ -6,9 +6,9 @@
 //! the operations here are composed from candle's elementary tensor ops, which also keeps the
 //! value path differentiable by candle's reverse-mode autograd. LayerNorm is always composed:
 //! the fused kernel has no f64 version and takes the variance as `E[x²] − E[x]²` in f32. Softmax
-//! values autograd does not track, and every softmax tangent, take the one-pass f32 CPU kernels of
-//! [`crate::kernels`]; elsewhere (f64, CUDA) values may take candle-nn's fused kernel
-//! ([`softmax_last_dim_fused_from`]), where it dominates the cost at long contexts.
+//! values and tangents in f32 on the CPU that autograd does not track take the one-pass kernels
+//! of [`crate::kernels`]; elsewhere (f64, CUDA) untracked values may take candle-nn's fused
+//! kernel ([`softmax_last_dim_fused_from`]), where it dominates the cost at long contexts.
 //!
 //! Activations only one backbone uses (GELU, LeakyReLU) live in that backbone.
 use candle_core::{D, DType, Result, Tensor};
@@ -109,7 +109,7 @@ fn softmax(scores: &Dual, fused_min_row: Option<usize>) -> Result<Dual> {
         None => None,
         Some(t) => {
             let t = t.to_dtype(p.dtype())?;
-            let t = if kernels::applies(&p) && !p.track_op() {
+            let t = if kernels::applies(&p) && !p.track_op() && !t.track_op() {
                 kernels::softmax_tangent(&p, &t)?
             } else {
                 let mean = (&p * &t)?.sum_keepdim(D::Minus1)?;
@@ -229,6 +229,27 @@ mod tests {
         assert_close(&vec(&fused), &vec(&composed), 1e-14);
         let row_sum: f64 = vec(&fused)[..n].iter().sum();
         assert!((row_sum - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn f32_softmax_takes_the_kernel_only_when_untracked() {
+        let s = Tensor::new(&[[0.5f32, -1.0, 2.0], [0.0, 3.0, 1.0]], &Device::Cpu).unwrap();
+        let dir = Tensor::new(&[[1.0f32, 0.5, -0.3], [-2.0, 0.1, 0.7]], &Device::Cpu).unwrap();
+        let plain = softmax_last_dim(&Dual::new(s.clone(), Some(dir.clone()))).unwrap();
+        assert!(!plain.x.track_op());
+        // A tracked tangent of untracked scores: the tangent must keep its graph.
+        let tangent = Var::from_tensor(&dir).unwrap();
+        let tracked = softmax_last_dim(&Dual::new(s.clone(), Some(tangent.as_tensor().clone()))).unwrap();
+        let (x, t) = (tracked.x, tracked.t.unwrap());
+        assert!(t.track_op());
+        // Tracked scores take the composed values too.
+        let var = Var::from_tensor(&s).unwrap();
+        assert!(softmax_last_dim(&Dual::constant(var.as_tensor().clone())).unwrap().x.track_op());
+        let f = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_close(&f(&x), &f(&plain.x), 1e-6);
+        assert_close(&f(&t), &f(&plain.t.unwrap()), 1e-6);
+        let grads = t.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(tangent.as_tensor()).is_some(), "the tangent's graph was dropped");
     }
 
     #[test]

@@ -187,6 +187,11 @@ impl CustomOp2 for SoftmaxTangent {
     }
 }
 
+/// How many (cell, head) tasks of [`attention`] run at once, each holding its tokens² maps.
+pub fn attention_tasks_in_flight() -> usize {
+    rayon::current_num_threads()
+}
+
 /// Whether the kernels here take `x`: an f32 tensor on the CPU.
 pub fn applies(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
@@ -297,6 +302,10 @@ pub fn attention(
         candle_core::bail!("the tangent of q, k and v differs from them in shape");
     }
     let (d, hd) = (width / 3, width / 3 / heads);
+    if cells * tokens == 0 {
+        let empty = Tensor::zeros((cells, tokens, d), DType::F32, &candle_core::Device::Cpu)?;
+        return Ok((empty.clone(), qkv_t.map(|_| empty)));
+    }
     let scale = 1.0 / (hd as f32).sqrt();
     let mask: Option<Vec<f32>> = key_mask.map(|m| m.flatten_all()?.to_vec1::<f32>()).transpose()?;
     if mask.as_ref().is_some_and(|m| m.len() != cells * tokens) {
@@ -466,8 +475,11 @@ mod tests {
     fn attention_and_tangent_match_composed_f64_with_a_padding_mask() {
         let (b, l, heads, hd) = (2, 37, 4, 8);
         let w = 3 * heads * hd;
-        let qkv = Tensor::randn(0f32, 1.0, (b, l, w), &Device::Cpu).unwrap();
-        let qkv_t = Tensor::randn(0f32, 1.0, (b, l, w), &Device::Cpu).unwrap();
+        let spread = |seed: usize| -> Tensor {
+            let data: Vec<f32> = (0..b * l * w).map(|i| (((i * 7919 + seed) % 1009) as f32 - 504.0) / 250.0).collect();
+            Tensor::from_vec(data, (b, l, w), &Device::Cpu).unwrap()
+        };
+        let (qkv, qkv_t) = (spread(0), spread(17));
         // Cell 1 pads its last 5 tokens.
         let mut mask = vec![0f32; b * l];
         mask[2 * l - 5..].iter_mut().for_each(|m| *m = f32::NEG_INFINITY);
@@ -484,6 +496,13 @@ mod tests {
         let (alone, none) = attention(&qkv, None, heads, Some(&mask)).unwrap();
         assert!(none.is_none());
         assert_eq!(flat(&alone), flat(&o));
+    }
+
+    #[test]
+    fn attention_over_no_tokens_is_empty() {
+        let qkv = Tensor::zeros((2, 0, 24), DType::F32, &Device::Cpu).unwrap();
+        let (o, ot) = attention(&qkv, Some(&qkv), 4, None).unwrap();
+        assert_eq!((o.dims(), ot.unwrap().dims()), (&[2, 0, 8][..], &[2, 0, 8][..]));
     }
 
     #[test]

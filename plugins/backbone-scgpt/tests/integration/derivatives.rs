@@ -177,3 +177,36 @@ fn autograd_parameter_gradient_matches_finite_differences() {
         }
     }
 }
+
+/// In f32 on the CPU, inference takes the attention kernel, which builds no autograd graph. A
+/// model whose only `Var` is the last layer's attention projection (so that layer's input is
+/// not tracked) must still take the composed path there and get that weight's gradient, equal to
+/// the f64 one.
+#[test]
+fn f32_gradient_reaches_attention_weights_whose_layer_input_is_untracked() {
+    let ckpt = Checkpoint::open(&fixture_dir(), WeightFile::Safetensors).unwrap();
+    let name = format!("transformer_encoder.layers.{}.self_attn.Wqkv.weight", ckpt.config.nlayers - 1);
+    let gradient = |dtype: DType| -> Vec<f64> {
+        let mut tensors = fixture_tensors();
+        for t in tensors.values_mut() {
+            *t = t.to_dtype(dtype).unwrap();
+        }
+        let var = Var::from_tensor(&tensors[&name]).unwrap();
+        tensors.insert(name.clone(), var.as_tensor().clone());
+        let model = model_from_tensors(tensors, ckpt.config.clone(), ckpt.vocab.clone(), dtype);
+        let mut rng = Rng::new(5);
+        let (ids, values) = random_cells(&model, 2, 10, &mut rng);
+        let (b, l) = values.dims2().unwrap();
+        let weights =
+            Tensor::from_vec((0..b * l).map(|_| rng.uniform() - 0.5).collect::<Vec<f64>>(), (b, l), &Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+        let out = model.readout(&ids, &values.to_dtype(dtype).unwrap(), None).unwrap();
+        let grads = (out * weights).unwrap().sum_all().unwrap().backward().unwrap();
+        to_f64(grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{dtype:?}: no gradient for {name}")))
+    };
+    let (single, double) = (gradient(DType::F32), gradient(DType::F64));
+    assert!(double.iter().any(|g| g.abs() > 1e-6), "the f64 gradient is zero");
+    assert_close(&format!("f32 vs f64 d loss / d {name}"), &single, &double, (1e-5, 1e-3));
+}
