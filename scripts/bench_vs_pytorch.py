@@ -128,9 +128,14 @@ def main():
                 return model(src, values, padding)["mlm_output"]
 
         def jvp():
-            # Forward-mode AD has no rule for the fused attention kernels: the math backend.
-            with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
-                return torch.func.jvp(lambda v: model(src, v, padding)["mlm_output"], (values,), (tangent,))
+            # Forward-mode AD has no rule for the fused encoder-layer fast path or the fused
+            # attention kernels: the composed layers and the math backend.
+            torch.backends.mha.set_fastpath_enabled(False)
+            try:
+                with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+                    return torch.func.jvp(lambda v: model(src, v, padding)["mlm_output"], (values,), (tangent,))
+            finally:
+                torch.backends.mha.set_fastpath_enabled(True)
 
         readout = forward()[:, 1:]
         derivative = jvp()[1][:, 1:]

@@ -153,7 +153,7 @@ impl ModelOracle for ScGptOracle {
         // tangent pass carries a tangent beside each and a few temporaries. On the CPU in f32
         // the attention kernel holds the maps of one head per running task; a batch of one cell
         // may have min(heads, tasks) of them in flight, so each cell is charged that many. On
-        // other devices and dtypes every head's maps exist at once. About 1.2–1.7× the peaks the
+        // other devices and dtypes every head's maps exist at once. About 1.1–1.9× the peaks the
         // bench measures at whole-human size (README), so batches stay inside the budget.
         let one_head_at_a_time = self.model.device().is_cpu() && self.model.dtype() == DType::F32;
         let in_flight = h.min(kernels::attention_tasks_in_flight() as u64);
