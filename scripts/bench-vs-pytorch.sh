@@ -3,8 +3,8 @@
 # same random whole-human-sized checkpoint (12 layers, 512 wide, 8 heads, vocabulary 60,697) and
 # the same virtual cells (bin 1, one source at 20), at contexts 512 and 1200: readout against
 # PyTorch's forward, the exact derivative against `torch.func.jvp`, with ratios and GFLOP/s, and
-# a check that both compute the same values. Not part of CI: it downloads PyTorch (~4 GB with
-# its CUDA libraries, which the CPU run does not use) and takes several minutes.
+# a check that both compute the same values. Not part of CI: it installs PyTorch (5.4 GB with its
+# CUDA libraries, which the CPU run does not use) and takes several minutes.
 #
 #   scripts/bench-vs-pytorch.sh [THREADS]     (default 2; run on an idle machine)
 #
