@@ -52,49 +52,76 @@ fn check(len: u64, read: impl Fn(u64, usize) -> Result<Vec<u8>, String>) -> Resu
         return Err(format!("truncated: {len} bytes, shorter than an ELF header"));
     }
     let header = read(0, HEADER_LEN)?;
-    let (ph_offset, ph_entry, ph_count) = (u64_at(&header, 0x20), u16_at(&header, 0x36), u16_at(&header, 0x38));
-    let (sh_offset, sh_entry, sh_count) = (u64_at(&header, 0x28), u16_at(&header, 0x3a), u16_at(&header, 0x3c));
-    if ph_count > 0 && ph_entry < PROGRAM_HEADER_LEN as u64 {
-        return Err(format!("corrupt: program headers of {ph_entry} bytes"));
+    let programs = Table {
+        what: "program headers",
+        item: "loadable segment",
+        offset: u64_at(&header, 0x20),
+        entry: u16_at(&header, 0x36),
+        count: u16_at(&header, 0x38),
+        min_entry: PROGRAM_HEADER_LEN,
+        fields: (0, 8, 32),
+        in_file: |kind| kind == PT_LOAD,
+    };
+    programs.check(len, &read)?;
+    let sections = Table {
+        what: "section headers",
+        item: "section",
+        offset: u64_at(&header, 0x28),
+        entry: u16_at(&header, 0x3a),
+        count: u16_at(&header, 0x3c),
+        min_entry: SECTION_HEADER_LEN,
+        fields: (4, 24, 32),
+        in_file: |kind| kind != SHT_NOBITS,
+    };
+    // A library may have no section headers (offset 0).
+    if sections.offset != 0 && sections.count > 0 {
+        sections.check(len, &read)?;
     }
-    if table_end(ph_offset, ph_count, ph_entry, len).is_none() {
-        return Err(format!(
-            "truncated or corrupt: {ph_count} program headers at byte {ph_offset} end past the file's {len} bytes"
-        ));
-    }
-    let table = read(ph_offset, (ph_count * ph_entry) as usize)?;
-    for i in 0..ph_count {
-        let at = (i * ph_entry) as usize;
-        let (kind, offset, size) = (u32_at(&table, at), u64_at(&table, at + 8), u64_at(&table, at + 32));
-        if kind == PT_LOAD && offset.checked_add(size).is_none_or(|end| end > len) {
+    Ok(())
+}
+
+/// One of the ELF header tables (program or section headers), each entry naming a range of the
+/// file by its type, offset and size.
+struct Table {
+    what: &'static str,
+    item: &'static str,
+    offset: u64,
+    entry: u64,
+    count: u64,
+    min_entry: usize,
+    /// Byte positions of the entry's type (u32), file offset (u64) and file size (u64).
+    fields: (usize, usize, usize),
+    /// Whether an entry of this type must lie inside the file.
+    in_file: fn(u32) -> bool,
+}
+
+impl Table {
+    /// The table lies inside a file of `len` bytes, and so does every entry that must.
+    fn check(&self, len: u64, read: &impl Fn(u64, usize) -> Result<Vec<u8>, String>) -> Result<(), String> {
+        let Table { what, item, offset, entry, count, .. } = *self;
+        if count > 0 && entry < self.min_entry as u64 {
+            return Err(format!("corrupt: {what} of {entry} bytes"));
+        }
+        if table_end(offset, count, entry, len).is_none() {
             return Err(format!(
-                "truncated or corrupt: loadable segment {i} spans bytes {offset}..{}, the file has {len}",
-                offset.saturating_add(size)
+                "truncated or corrupt: {count} {what} at byte {offset} end past the file's {len} bytes"
             ));
         }
-    }
-    if sh_offset != 0 && sh_count > 0 {
-        if sh_entry < SECTION_HEADER_LEN as u64 {
-            return Err(format!("corrupt: section headers of {sh_entry} bytes"));
-        }
-        if table_end(sh_offset, sh_count, sh_entry, len).is_none() {
-            return Err(format!(
-                "truncated or corrupt: {sh_count} section headers at byte {sh_offset} end past the file's {len} bytes"
-            ));
-        }
-        let table = read(sh_offset, (sh_count * sh_entry) as usize)?;
-        for i in 0..sh_count {
-            let at = (i * sh_entry) as usize;
-            let (kind, offset, size) = (u32_at(&table, at + 4), u64_at(&table, at + 24), u64_at(&table, at + 32));
-            if kind != SHT_NOBITS && offset.checked_add(size).is_none_or(|end| end > len) {
+        let table = read(offset, (count * entry) as usize)?;
+        let (kind_at, offset_at, size_at) = self.fields;
+        for i in 0..count {
+            let at = (i * entry) as usize;
+            let (kind, start, size) =
+                (u32_at(&table, at + kind_at), u64_at(&table, at + offset_at), u64_at(&table, at + size_at));
+            if (self.in_file)(kind) && start.checked_add(size).is_none_or(|end| end > len) {
                 return Err(format!(
-                    "truncated or corrupt: section {i} spans bytes {offset}..{}, the file has {len}",
-                    offset.saturating_add(size)
+                    "truncated or corrupt: {item} {i} spans bytes {start}..{}, the file has {len}",
+                    start.saturating_add(size)
                 ));
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
