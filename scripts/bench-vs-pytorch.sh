@@ -16,7 +16,8 @@ threads="${1:-2}"
 venv="${UGRN_BENCH_VENV:-$repo/target/bench-vs-pytorch/venv}"
 work="$repo/target/bench-vs-pytorch/checkpoint"
 
-if ! "$venv/bin/python" -c 'import torch, safetensors, scgpt' 2>/dev/null; then
+# `import scgpt` would run its __init__, which needs the trainer's dependencies; finding it is enough.
+if ! "$venv/bin/python" -c 'import importlib.util, torch, safetensors, tqdm; assert importlib.util.find_spec("scgpt")' 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet torch==2.15.0 numpy safetensors tqdm
     # scgpt's own requirements (scanpy, torchtext, wandb, …) serve its trainer, not the model.
