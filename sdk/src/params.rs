@@ -97,6 +97,12 @@ impl fmt::Display for ParamKind {
     }
 }
 
+/// The default of a number parameter whose value the model decides (e.g. a probe's background
+/// input value: scGPT's bins and Geneformer's scales differ). The plugin receives this string
+/// and reads the number from the [`ModelInfo`](crate::ModelInfo) it computes with; a workflow
+/// may also write it.
+pub const FROM_MODEL: &str = "model";
+
 /// A declared parameter: name, type, default and what it means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamSpec {
@@ -138,6 +144,14 @@ impl ParamSpec {
             doc,
         )
     }
+    /// A number whose default is [`FROM_MODEL`].
+    pub fn float_from_model(name: &str, doc: &str) -> Self {
+        Self::new(name, ParamKind::Float, ParamValue::Str(FROM_MODEL.into()), doc)
+    }
+    /// A list of numbers whose default is [`FROM_MODEL`].
+    pub fn floats_from_model(name: &str, doc: &str) -> Self {
+        Self::new(name, ParamKind::FloatList, ParamValue::Str(FROM_MODEL.into()), doc)
+    }
     pub fn ints(name: &str, default: &[i64], doc: &str) -> Self {
         Self::new(
             name,
@@ -147,10 +161,19 @@ impl ParamSpec {
         )
     }
 
+    /// Whether the model decides this parameter's default.
+    pub fn defaults_from_model(&self) -> bool {
+        matches!(&self.default, ParamValue::Str(s) if s == FROM_MODEL)
+    }
+
     /// Checks `value` against the kind, widening integers to floats where a number is asked.
     fn accept(&self, value: ParamValue) -> Result<ParamValue> {
-        let wrong = |v: &ParamValue| Error::param(&self.name, format!("expected {}, got {v}", self.kind));
+        let wrong = |v: &ParamValue| {
+            let or_model = if self.defaults_from_model() { format!(" or {FROM_MODEL:?}") } else { String::new() };
+            Error::param(&self.name, format!("expected {}{or_model}, got {v}", self.kind))
+        };
         match (&self.kind, value) {
+            (_, ParamValue::Str(s)) if s == FROM_MODEL && self.defaults_from_model() => Ok(ParamValue::Str(s)),
             (ParamKind::Bool, v @ ParamValue::Bool(_)) => Ok(v),
             (ParamKind::Int, v @ ParamValue::Int(_)) => Ok(v),
             (ParamKind::Float, ParamValue::Int(i)) => Ok(ParamValue::Float(i as f64)),
@@ -271,6 +294,11 @@ impl Params {
         }
     }
 
+    /// Whether `key` is [`FROM_MODEL`]: the plugin reads its value from the model.
+    pub fn is_from_model(&self, key: &str) -> bool {
+        matches!(self.values.get(key), Some(ParamValue::Str(s)) if s == FROM_MODEL)
+    }
+
     pub fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
         match self.get(key)? {
             ParamValue::List(items) => items
@@ -324,6 +352,33 @@ mod tests {
         assert_eq!(p.f64("background").unwrap(), 2.0);
         assert_eq!(p.f64_list("targets").unwrap(), vec![1.0, 2.5]);
         assert_eq!(p.str("context").unwrap(), "pair");
+    }
+
+    #[test]
+    fn a_model_default_is_kept_given_or_replaced() {
+        let specs = [
+            ParamSpec::float_from_model("background", "background value"),
+            ParamSpec::floats_from_model("targets", "targets"),
+            ParamSpec::float("scale", 1.0, "scale"),
+        ];
+        let defaults = Params::resolve(&specs, BTreeMap::new()).unwrap();
+        assert!(defaults.is_from_model("background") && defaults.is_from_model("targets"));
+        assert!(!defaults.is_from_model("scale"));
+        let given = BTreeMap::from([
+            ("background".to_string(), ParamValue::Str(FROM_MODEL.into())),
+            ("targets".to_string(), ParamValue::List(vec![ParamValue::Int(3)])),
+        ]);
+        let p = Params::resolve(&specs, given).unwrap();
+        assert!(p.is_from_model("background") && !p.is_from_model("targets"));
+        assert_eq!(p.f64_list("targets").unwrap(), vec![3.0]);
+        let wrong = |key: &str, v: &str| {
+            let given = BTreeMap::from([(key.to_string(), ParamValue::Str(v.into()))]);
+            Params::resolve(&specs, given).unwrap_err().to_string()
+        };
+        assert_eq!(wrong("background", "auto"), "parameter `background`: expected number or \"model\", got \"auto\"");
+        assert_eq!(wrong("targets", "x"), "parameter `targets`: expected list of numbers or \"model\", got \"x\"");
+        // Only a parameter the model decides takes the word.
+        assert_eq!(wrong("scale", FROM_MODEL), "parameter `scale`: expected number, got \"model\"");
     }
 
     #[test]

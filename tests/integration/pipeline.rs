@@ -268,6 +268,20 @@ fn the_same_workflow_runs_on_scgpt_and_geneformer() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out-geneformer/results.json")).unwrap())
             .unwrap();
     assert_eq!(json["model"]["family"], "geneformer");
+    // Probes left at their defaults spread over the backbone's own range: scGPT's bins 0–50,
+    // Geneformer's ranks 0–2 around its background 1, not scGPT's bins (which would put every
+    // non-zero target above the background, making seven identical columns).
+    let columns = |out: &str, method: &str| -> Vec<String> {
+        let manifest = dir.path().join(out).join("translators/STRING").join(method).join("translator.json");
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+        serde_json::from_value(manifest["method_kind"]["columns"].clone()).unwrap()
+    };
+    let named =
+        |prefix: &str, values: &[f32]| -> Vec<String> { values.iter().map(|v| format!("{prefix}{v}")).collect() };
+    assert_eq!(columns("out-scgpt", "VVP"), named("vvp_v", &[0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]));
+    assert_eq!(columns("out-scgpt", "GDT"), named("gdt_b", &[0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0]));
+    assert_eq!(columns("out-geneformer", "VVP"), named("vvp_v", &[0.0, 0.2, 0.4, 0.8, 1.2, 1.6, 2.0, 2.4]));
+    assert_eq!(columns("out-geneformer", "GDT"), named("gdt_b", &[0.0, 0.08, 0.2, 0.4, 0.6, 0.8, 1.2, 1.8]));
 }
 
 /// hESC and mHSC-E have no expression matrix: probes that need one are reported as not

@@ -172,7 +172,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     let headline = match groups {
         None => {
             let logits = score(&mut session, registry, &members, &dataset, &candidates.pairs)?;
-            let base = base_description(&members, "the dataset's");
+            let base = base_description(&members, "the dataset's", session.oracle.info().default_background);
             output::write(staged.path(), &inference, &dataset, &base, &logits, &session.timings)?
         }
         Some(groups) => {
@@ -190,7 +190,11 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
                 let folder = format!("groups/{}", folder_name(group));
                 let dir = staged.path().join(&folder);
                 std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let base = base_description(&members, &format!("group `{group}`'s ({} cells)", cells.len()));
+                let base = base_description(
+                    &members,
+                    &format!("group `{group}`'s ({} cells)", cells.len()),
+                    session.oracle.info().default_background,
+                );
                 let timings: Vec<(String, f64)> =
                     session.timings[..loaded].iter().chain(&session.timings[started..]).cloned().collect();
                 let headline = output::write(&dir, &inference, &subset, &base, &logits, &timings)?;
@@ -250,13 +254,17 @@ fn score(
 }
 
 /// The summary's line on which cells each member's probe asked the model about.
-fn base_description(members: &[Member], whose: &str) -> String {
+fn base_description(members: &[Member], whose: &str, default_background: f32) -> String {
     let parts: Vec<String> = members
         .iter()
         .map(|m| {
-            let what = match (m.reads_cells, m.probe.params.f64("background")) {
+            let params = &m.probe.params;
+            let what = match (m.reads_cells, params.f64("background")) {
                 (true, _) => format!("{whose} real mean cell"),
                 (false, Ok(b)) => format!("virtual cells, every other gene at {b}"),
+                (false, Err(_)) if params.is_from_model("background") => {
+                    format!("virtual cells, every other gene at the model's default background ({default_background})")
+                }
                 (false, Err(_)) => "no cell (its features do not depend on the cells)".to_string(),
             };
             format!("{} ({}): {what}", m.method, m.probe.plugin)

@@ -86,10 +86,12 @@ impl Geneformer {
             embedding_dim: cfg.hidden_size,
             max_context: cfg.max_context(),
             value_min: 0.0,
-            // Rank mode: any positive value is a fully present gene, only the order matters;
-            // scale mode: 1 is the embedding scale the model was trained on.
+            // Rank mode: any positive value is a fully present gene and only the order matters,
+            // so against the default background 1 the range 0..2 spans every rank a source can
+            // take (0 erased, below 1 after every background gene, above 1 before them).
+            // Scale mode: 1 is the embedding scale the model was trained on.
             value_max: match value_mode {
-                ValueMode::Rank => f32::MAX,
+                ValueMode::Rank => 2.0 * DEFAULT_BACKGROUND,
                 ValueMode::Scale => 1.0,
             },
             default_background: DEFAULT_BACKGROUND,

@@ -80,11 +80,7 @@ impl Probe for Attn {
             params: vec![
                 // The tutorial reads real cells.
                 CellChoice::param_spec("mean"),
-                ParamSpec::float(
-                    "background",
-                    1.0,
-                    "input value of every gene of the `virtual` cell, in model input units (scGPT: bins 0-50)",
-                ),
+                CellChoice::background_spec("every gene of the `virtual` cell"),
                 ParamSpec::int(
                     "layer",
                     -1,
@@ -107,7 +103,7 @@ impl Probe for Attn {
     ) -> Result<Features> {
         let params = request.params;
         let layer = layer_index(params, oracle.info().layers)?;
-        let cell = CellChoice::from_params(params)?;
+        let cell = CellChoice::from_params(params, oracle.info())?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let base = cell.values(&plan, &request.dataset, oracle)?;
         plan.run(vec!["attn".into()], &base.base(), &[Variant::Unchanged], progress, |cells| {

@@ -3,16 +3,16 @@
 //! Feature t of pair (i, j) is `∂readout_j / ∂value_i` at the virtual cell with i at
 //! `baselines[t]` and every other context gene at `background`: the local slope of j's response
 //! to i along a trajectory of source levels. Derivatives are the oracle's exact ones.
-use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, Variant, value_list_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, Variant, value_list_param};
 use ugrn_sdk::{
     Features, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
 
-/// scGPT's inputs are bins 0..=50; 1 is the lowest non-zero bin, a quiet background.
-pub const DEFAULT_BACKGROUND: f64 = 1.0;
-/// Eight source levels, denser at the low end where responses bend most: the values of the
-/// reference fixture.
-pub const DEFAULT_BASELINES: [f64; 8] = [0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0];
+/// The default baselines: eight source levels over the model's input range, denser at the low end
+/// where responses bend most. On scGPT's bins 0–50 they are the reference fixture's 0, 2, 5, 10,
+/// 15, 20, 30, 45.
+pub const DEFAULT_BASELINES: RangeSpread =
+    RangeSpread { numerators: &[0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0], denominator: 50.0 };
 
 #[derive(Debug, Default)]
 pub struct Gdt;
@@ -27,16 +27,14 @@ impl Probe for Gdt {
                           the source's input value, at each baseline level of the source"
                 .into(),
             params: vec![
-                ParamSpec::float(
-                    "background",
-                    DEFAULT_BACKGROUND,
-                    "v_b, input value of every context gene but the source, in model input units \
-                     (scGPT: bins 0-50)",
-                ),
-                ParamSpec::floats(
+                CellChoice::background_spec("every context gene but the source"),
+                ParamSpec::floats_from_model(
                     "baselines",
-                    &DEFAULT_BASELINES,
-                    "source values the derivative is taken at; one feature `gdt_b<value>` each, in this order",
+                    &format!(
+                        "source values the derivative is taken at; one feature `gdt_b<value>` each, in this \
+                         order; `model` = eight levels over the model's input range (scGPT: {})",
+                        DEFAULT_BASELINES.on_scgpt_bins()
+                    ),
                 ),
                 CellChoice::param_spec("virtual"),
                 ProbeContext::param_spec(ProbeContext::Dataset),
@@ -55,8 +53,8 @@ impl Probe for Gdt {
         progress: &dyn Progress,
     ) -> Result<Features> {
         let params = request.params;
-        let cell = CellChoice::from_params(params)?;
-        let baselines = value_list_param(params, "baselines")?;
+        let cell = CellChoice::from_params(params, oracle.info())?;
+        let baselines = value_list_param(params, "baselines", oracle.info(), &DEFAULT_BASELINES)?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let base = cell.values(&plan, &request.dataset, oracle)?;
         let columns = baselines.iter().map(|b| format!("gdt_b{b}")).collect();

@@ -1,6 +1,6 @@
 //! The cells of one chunk: what a cell starts from, what it does to its source, and where each
 //! pair's values are read back.
-use ugrn_sdk::{CellBatch, DatasetView, Error, Matrix, ModelOracle, ParamSpec, Params, Result, TokenId};
+use ugrn_sdk::{CellBatch, DatasetView, Error, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, Result, TokenId};
 
 use crate::params::value_param;
 use crate::plan::CellPlan;
@@ -53,15 +53,27 @@ impl CellChoice {
         )
     }
 
+    /// The `background` parameter of a virtual cell: `which` genes take it.
+    pub fn background_spec(which: &str) -> ParamSpec {
+        ParamSpec::float_from_model(
+            "background",
+            &format!(
+                "v_b, input value of {which}, in model input units; `model` = the backbone's default \
+                 background (scGPT and Geneformer: 1, the lowest expressed bin and an unscaled gene)"
+            ),
+        )
+    }
+
     /// Whether `params` ask for the dataset's mean cell.
     pub fn needs_expression(params: &Params) -> bool {
         matches!(params.str("cell"), Ok("mean"))
     }
 
-    /// The choice of `params` (`cell`, and `background` for a virtual cell).
-    pub fn from_params(params: &Params) -> Result<CellChoice> {
+    /// The choice of `params` (`cell`, and `background` for a virtual cell, the model's default
+    /// background unless given).
+    pub fn from_params(params: &Params, info: &ModelInfo) -> Result<CellChoice> {
         match params.str("cell")? {
-            "virtual" => Ok(CellChoice::Virtual(value_param(params, "background")?)),
+            "virtual" => Ok(CellChoice::Virtual(value_param(params, "background", info)?)),
             "mean" => Ok(CellChoice::Mean),
             other => Err(Error::param("cell", format!("{other:?} is not one of virtual, mean"))),
         }

@@ -1,5 +1,9 @@
 //! Probe parameters every counterfactual probe shares: the context and input values.
-use ugrn_sdk::{Error, ParamSpec, Params, Result};
+//!
+//! Input values are in the backbone's units (scGPT: bins 0–50; Geneformer: embedding scales),
+//! so a value parameter left at [`FROM_MODEL`](ugrn_sdk::FROM_MODEL) is read from the model's
+//! [`ModelInfo`]: its default background, or a spread over its input range.
+use ugrn_sdk::{Error, ModelInfo, ParamSpec, Params, Result};
 
 /// Which genes a probe's cells hold besides the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +46,46 @@ impl ProbeContext {
     }
 }
 
-/// A finite number parameter, as an input value.
-pub fn value_param(params: &Params, key: &str) -> Result<f32> {
+/// Input values spread over a model's range: `value_min + (value_max − value_min) · n / denominator`
+/// for each numerator n, so that a range as wide as the denominator gives the numerators exactly
+/// (scGPT's 50 bins with denominator 50).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeSpread {
+    pub numerators: &'static [f64],
+    pub denominator: f64,
+}
+
+impl RangeSpread {
+    /// The values over `info`'s input range, refused when the backbone declares no finite range.
+    pub fn values(&self, info: &ModelInfo) -> Result<Vec<f32>> {
+        let (lo, hi) = (info.value_min as f64, info.value_max as f64);
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(Error::invalid(format!(
+                "the {} model declares the input range {lo}..{hi}, so no default values can be spread over it: \
+                 give the values",
+                info.family
+            )));
+        }
+        Ok(self.numerators.iter().map(|n| (lo + (hi - lo) * n / self.denominator) as f32).collect())
+    }
+
+    /// The values over scGPT's bins 0–50, for documentation.
+    pub fn on_scgpt_bins(&self) -> String {
+        let values: Vec<String> = self.numerators.iter().map(|n| (50.0 * n / self.denominator).to_string()).collect();
+        values.join(", ")
+    }
+}
+
+/// A finite number parameter, as an input value; [`FROM_MODEL`](ugrn_sdk::FROM_MODEL) is the
+/// model's default background.
+pub fn value_param(params: &Params, key: &str, info: &ModelInfo) -> Result<f32> {
+    if params.is_from_model(key) {
+        let b = info.default_background;
+        if !b.is_finite() {
+            return Err(Error::invalid(format!("the {} model declares a default background of {b}", info.family)));
+        }
+        return Ok(b);
+    }
     let x = params.f64(key)?;
     if !x.is_finite() {
         return Err(Error::param(key, format!("expected a finite number, got {x}")));
@@ -51,8 +93,12 @@ pub fn value_param(params: &Params, key: &str) -> Result<f32> {
     Ok(x as f32)
 }
 
-/// A non-empty list of distinct finite numbers (each names a feature column, so no repeats).
-pub fn value_list_param(params: &Params, key: &str) -> Result<Vec<f32>> {
+/// A non-empty list of distinct finite numbers (each names a feature column, so no repeats);
+/// [`FROM_MODEL`](ugrn_sdk::FROM_MODEL) is `spread` over the model's input range.
+pub fn value_list_param(params: &Params, key: &str, info: &ModelInfo, spread: &RangeSpread) -> Result<Vec<f32>> {
+    if params.is_from_model(key) {
+        return spread.values(info);
+    }
     let xs = params.f64_list(key)?;
     if xs.is_empty() {
         return Err(Error::param(key, "expected at least one value"));

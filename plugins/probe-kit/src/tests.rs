@@ -115,7 +115,7 @@ fn value_lists_must_be_distinct_and_nonempty() {
     let specs = [ParamSpec::floats("targets", &[], "")];
     let check = |xs: Vec<ParamValue>| {
         let params = Params::resolve(&specs, BTreeMap::from([("targets".into(), ParamValue::List(xs))]))?;
-        value_list_param(&params, "targets")
+        value_list_param(&params, "targets", &Echo::new(10).info, &RangeSpread { numerators: &[1.0], denominator: 2.0 })
     };
     assert_eq!(check(vec![ParamValue::Int(5), ParamValue::Float(2.5)]).unwrap(), vec![5.0, 2.5]);
     assert_eq!(check(vec![]).unwrap_err().to_string(), "parameter `targets`: expected at least one value");

@@ -4,16 +4,16 @@
 //! readout_j(virtual cell with every gene at background)`, every other context gene at
 //! `background`: the response of j along a curve of source values, measured from one shared
 //! reference so that all pairs and datasets sit in the same coordinates.
-use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, Variant, value_list_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, Variant, value_list_param};
 use ugrn_sdk::{
     Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
 
-/// scGPT's inputs are bins 0..=50; 1 is the lowest non-zero bin, a quiet background.
-pub const DEFAULT_BACKGROUND: f64 = 1.0;
-/// Eight targets spanning scGPT's bins, 60 deliberately past the top bin (virtual values need
-/// not be in range): the values of the reference fixture.
-pub const DEFAULT_TARGETS: [f64; 8] = [0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0];
+/// The default targets: eight values spanning the model's input range, the last a fifth past its
+/// top (virtual values need not be in range). On scGPT's bins 0–50 they are the reference
+/// fixture's 0, 5, 10, 20, 30, 40, 50, 60.
+pub const DEFAULT_TARGETS: RangeSpread =
+    RangeSpread { numerators: &[0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0], denominator: 50.0 };
 
 #[derive(Debug, Default)]
 pub struct Vvp;
@@ -28,16 +28,14 @@ impl Probe for Vvp {
                           target value, minus its readout with every gene at the background"
                 .into(),
             params: vec![
-                ParamSpec::float(
-                    "background",
-                    DEFAULT_BACKGROUND,
-                    "v_b, input value of every context gene (and of the source in the reference cell), \
-                     in model input units (scGPT: bins 0-50)",
-                ),
-                ParamSpec::floats(
+                CellChoice::background_spec("every context gene (and of the source in the reference cell)"),
+                ParamSpec::floats_from_model(
                     "targets",
-                    &DEFAULT_TARGETS,
-                    "v_p, values the source is set to; one feature `vvp_v<value>` each, in this order",
+                    &format!(
+                        "v_p, values the source is set to; one feature `vvp_v<value>` each, in this order; \
+                         `model` = eight values over the model's input range (scGPT: {})",
+                        DEFAULT_TARGETS.on_scgpt_bins()
+                    ),
                 ),
                 CellChoice::param_spec("virtual"),
                 ProbeContext::param_spec(ProbeContext::Dataset),
@@ -56,8 +54,8 @@ impl Probe for Vvp {
         progress: &dyn Progress,
     ) -> Result<Features> {
         let params = request.params;
-        let cell = CellChoice::from_params(params)?;
-        let targets = value_list_param(params, "targets")?;
+        let cell = CellChoice::from_params(params, oracle.info())?;
+        let targets = value_list_param(params, "targets", oracle.info(), &DEFAULT_TARGETS)?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let base = cell.values(&plan, &request.dataset, oracle)?;
         let columns = targets.iter().map(|v| format!("vvp_v{v}")).collect();

@@ -30,7 +30,10 @@ fn model_info() {
         (info.layers, info.heads, info.embedding_dim, info.vocabulary, info.max_context),
         (z.layers, z.heads, z.hidden, z.vocab, z.positions)
     );
-    assert_eq!((info.value_min, info.value_max, info.default_background), (0.0, f32::MAX, DEFAULT_BACKGROUND));
+    assert_eq!(
+        (info.value_min, info.value_max, info.default_background),
+        (0.0, 2.0 * DEFAULT_BACKGROUND, DEFAULT_BACKGROUND)
+    );
     assert_eq!(load_oracle(&fixture_dir(), &[("value_mode", "scale")], "f32").unwrap().info().value_max, 1.0);
     assert_eq!(info.checkpoint_sha256.len(), 64);
     // A copy hashes the same; another dictionary or config hashes differently.

@@ -34,10 +34,27 @@ fn pair_context_gives_the_slope_in_a_two_gene_cell() {
     let pairs = [pair(1, 2), pair(3, 3)];
     let p = params(&Gdt, &[("context", text("pair"))]).unwrap();
     let f = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
-    assert_eq!(f.columns.len(), DEFAULT_BASELINES.len());
-    for (t, &v) in DEFAULT_BASELINES.iter().enumerate() {
+    // The default mock declares scGPT's range, 0..50 with background 1: the fixture's baselines.
+    let fixture = [0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0];
+    assert_eq!(f.columns, fixture.map(|v| format!("gdt_b{v}")));
+    for (t, v) in fixture.into_iter().enumerate() {
         assert_close(f.values.get(0, t), expected(1, 2, v, 1.0, 2.0));
         assert_close(f.values.get(1, t), expected(3, 3, v, 1.0, 1.0));
+    }
+}
+
+#[test]
+fn defaults_follow_the_model_range_and_background() {
+    let g = genes(4);
+    let pairs = [pair(1, 2)];
+    let p = params(&Gdt, &[]).unwrap();
+    let f = Gdt.features(&request(&p, &g, None, &pairs), &Mock::with_values(0.0, 1.0, 0.25), &NoProgress).unwrap();
+    // n/50 for the fixture's numerators.
+    let spread = [0.0, 0.04, 0.1, 0.2, 0.3, 0.4, 0.6, 0.9];
+    assert_eq!(DEFAULT_BASELINES.numerators.len(), spread.len());
+    assert_eq!(f.columns, spread.map(|v| format!("gdt_b{}", v as f32)));
+    for (t, v) in spread.into_iter().enumerate() {
+        assert_close(f.values.get(0, t), expected(1, 2, v, 0.25, 4.0));
     }
 }
 
@@ -71,7 +88,7 @@ fn bad_baselines_are_named() {
     let err = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap_err();
     assert_eq!(err.to_string(), "parameter `baselines`: 2 is listed twice");
     let err = params(&Gdt, &[("baselines", text("all"))]).unwrap_err();
-    assert_eq!(err.to_string(), "parameter `baselines`: expected list of numbers, got \"all\"");
+    assert_eq!(err.to_string(), "parameter `baselines`: expected list of numbers or \"model\", got \"all\"");
 }
 
 /// G0..G3 and X (outside the vocabulary) over two cells; the mock prepares 2 × the mean, so the

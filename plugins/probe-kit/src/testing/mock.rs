@@ -66,6 +66,16 @@ impl Mock {
         }
     }
 
+    /// A mock whose backbone declares the input range `value_min..value_max` and this default
+    /// background (the default mock: 0..50 and 1, as scGPT).
+    pub fn with_values(value_min: f32, value_max: f32, default_background: f32) -> Self {
+        let mut mock = Mock::new();
+        mock.info.value_min = value_min;
+        mock.info.value_max = value_max;
+        mock.info.default_background = default_background;
+        mock
+    }
+
     /// The calls of `kind` so far.
     pub fn calls(&self, kind: &str) -> Vec<Call> {
         self.calls.lock().unwrap().iter().filter(|c| c.kind == kind).copied().collect()

@@ -52,11 +52,40 @@ fn defaults_are_the_fixture_targets_at_background_one_in_dataset_context() {
     let g = genes(3);
     let pairs = [pair(0, 2)];
     let p = params(&Vvp, &[]).unwrap();
+    // The default mock declares scGPT's range, 0..50 with background 1.
     let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
-    assert_eq!(f.columns.len(), DEFAULT_TARGETS.len());
-    for (m, &v) in DEFAULT_TARGETS.iter().enumerate() {
+    let fixture = [0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0];
+    assert_eq!(f.columns, fixture.map(|v| format!("vvp_v{v}")));
+    for (m, v) in fixture.into_iter().enumerate() {
         assert_close(f.values.get(0, m), expected(0, 2, v, 1.0, 3.0));
     }
+}
+
+#[test]
+fn defaults_follow_the_model_range_and_background() {
+    let g = genes(3);
+    let pairs = [pair(0, 2)];
+    let p = params(&Vvp, &[]).unwrap();
+    let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::with_values(2.0, 4.0, 2.5), &NoProgress).unwrap();
+    // 2 + 2·n/50 for the fixture's numerators.
+    let spread = [2.0, 2.2, 2.4, 2.8, 3.2, 3.6, 4.0, 4.4];
+    assert_eq!(f.columns, spread.map(|v| format!("vvp_v{}", v as f32)));
+    assert_eq!(DEFAULT_TARGETS.numerators.len(), spread.len());
+    for (m, v) in spread.into_iter().enumerate() {
+        assert_close(f.values.get(0, m), expected(0, 2, v, 2.5, 3.0));
+    }
+    // Given values are kept whatever the model; a model without a finite range needs them.
+    let given = params(&Vvp, &[("targets", floats(&[7.0])), ("background", ParamValue::Float(0.5))]).unwrap();
+    let f = Vvp.features(&request(&given, &g, None, &pairs), &Mock::with_values(2.0, 4.0, 2.5), &NoProgress).unwrap();
+    assert_eq!(f.columns, ["vvp_v7"]);
+    assert_close(f.values.get(0, 0), expected(0, 2, 7.0, 0.5, 3.0));
+    let unbounded = Mock::with_values(0.0, f32::INFINITY, 1.0);
+    let err = Vvp.features(&request(&p, &g, None, &pairs), &unbounded, &NoProgress).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: the mock model declares the input range 0..inf, so no default values can be spread over \
+         it: give the values"
+    );
 }
 
 #[test]
