@@ -13,21 +13,25 @@ use crate::trainer::{MAX_GRAD_NORM, WARMUP_FRACTION};
 /// with 6 epochs it ended level with the gene-mean reference, having learned gene identity
 /// only. `ugrn-mini` was trained with them but `epochs = 6`.
 pub fn params() -> Vec<ParamSpec> {
+    // Sizes are bounded so that a typo is refused before anything is allocated from it.
     vec![
-        ParamSpec::int("embsize", 64, "model width d_model (scGPT's `embsize`)"),
-        ParamSpec::int("nheads", 4, "attention heads; must divide embsize"),
-        ParamSpec::int("d_hid", 128, "feed-forward width of each encoder layer"),
-        ParamSpec::int("nlayers", 4, "transformer encoder layers"),
+        ParamSpec::int("embsize", 64, "model width d_model (scGPT's `embsize`)").within(1.0, 65536.0),
+        ParamSpec::int("nheads", 4, "attention heads; must divide embsize").within(1.0, 1024.0),
+        ParamSpec::int("d_hid", 128, "feed-forward width of each encoder layer").within(1.0, 262_144.0),
+        ParamSpec::int("nlayers", 4, "transformer encoder layers").within(1.0, 1024.0),
         ParamSpec::int(
             "max_seq_len",
             256,
-            "tokens per cell, <cls> included: cells with more expressed genes get a random sample of them each epoch",
-        ),
+            "tokens per cell, <cls> included (at least 2: <cls> and a gene): cells with more expressed genes get a \
+             random sample of them each epoch",
+        )
+        .within(2.0, 1_048_576.0),
         ParamSpec::int(
             "n_bins",
             51,
             "expression bins (bin 0 = not expressed; values 1..n_bins-1 are per-cell quantiles)",
-        ),
+        )
+        .within(3.0, 65536.0),
         ParamSpec::floats(
             "mask_ratio",
             &[0.25, 0.5, 0.75],
@@ -35,20 +39,23 @@ pub fn params() -> Vec<ParamSpec> {
              validation cycles through them cell by cell",
         ),
         ParamSpec::bool("mvc", false, "also train the MVC decoder (masked values from the <cls> embedding)"),
-        ParamSpec::int("epochs", 20, "passes over the training cells (with resume: the total to reach)"),
-        ParamSpec::int("batch_size", 16, "cells per optimisation step"),
+        ParamSpec::int("epochs", 20, "passes over the training cells (with resume: the total to reach)")
+            .within(1.0, 1e6),
+        ParamSpec::int("batch_size", 16, "cells per optimisation step").within(1.0, 1_048_576.0),
         ParamSpec::float(
             "learning_rate",
             1e-3,
             "peak AdamW learning rate, reached after a linear warm-up over 10% of the steps, then cosine decay to 0",
-        ),
-        ParamSpec::float("weight_decay", 0.0, "AdamW weight decay (0: Adam, as scGPT pretrains)"),
+        )
+        .within(1e-12, 1000.0),
+        ParamSpec::float("weight_decay", 0.0, "AdamW weight decay (0: Adam, as scGPT pretrains)").within(0.0, 1000.0),
         ParamSpec::float(
             "validation_fraction",
             0.1,
             "share of every corpus's cells held out from training (listed in validation_cells.json)",
         ),
-        ParamSpec::int("seed", 0, "seeds initialisation, the held-out split, sampling and masking"),
+        ParamSpec::int("seed", 0, "seeds initialisation, the held-out split, sampling and masking")
+            .within(0.0, u32::MAX as f64),
     ]
 }
 
@@ -73,21 +80,18 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn from_params(p: &Params) -> Result<Settings> {
-        let positive = |key: &str| match p.usize(key)? {
-            0 => Err(Error::param(key, "must be at least 1, got 0")),
-            v => Ok(v),
-        };
+        // The declared ranges have bounded every size and rate already.
         let s = Settings {
-            embsize: positive("embsize")?,
-            nheads: positive("nheads")?,
-            d_hid: positive("d_hid")?,
-            nlayers: positive("nlayers")?,
+            embsize: p.usize("embsize")?,
+            nheads: p.usize("nheads")?,
+            d_hid: p.usize("d_hid")?,
+            nlayers: p.usize("nlayers")?,
             max_seq_len: p.usize("max_seq_len")?,
             n_bins: p.usize("n_bins")?,
             mask_ratio: p.f64_list("mask_ratio")?,
             mvc: p.bool("mvc")?,
-            epochs: positive("epochs")?,
-            batch_size: positive("batch_size")?,
+            epochs: p.usize("epochs")?,
+            batch_size: p.usize("batch_size")?,
             learning_rate: p.f64("learning_rate")?,
             weight_decay: p.f64("weight_decay")?,
             validation_fraction: p.f64("validation_fraction")?,
@@ -96,22 +100,7 @@ impl Settings {
         if !s.embsize.is_multiple_of(s.nheads) {
             return Err(Error::param("nheads", format!("{} does not divide embsize = {}", s.nheads, s.embsize)));
         }
-        if s.max_seq_len < 2 {
-            return Err(Error::param(
-                "max_seq_len",
-                format!("must leave room for <cls> and a gene (at least 2), got {}", s.max_seq_len),
-            ));
-        }
-        if s.n_bins < 3 {
-            return Err(Error::param("n_bins", format!("must be at least 3, got {}", s.n_bins)));
-        }
         check_ratios("mask_ratio", &s.mask_ratio)?;
-        if !(s.learning_rate.is_finite() && s.learning_rate > 0.0) {
-            return Err(Error::param("learning_rate", format!("must be positive, got {}", s.learning_rate)));
-        }
-        if !(s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
-            return Err(Error::param("weight_decay", format!("must be zero or positive, got {}", s.weight_decay)));
-        }
         if !(0.0..1.0).contains(&s.validation_fraction) {
             return Err(Error::param(
                 "validation_fraction",

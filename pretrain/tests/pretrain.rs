@@ -351,16 +351,19 @@ fn bad_settings_name_the_parameter() {
             "parameter `mask_ratio`: ratios must lie strictly between 0 and 1, got 1",
         ),
         ("validation_fraction", ParamValue::Float(1.0), "parameter `validation_fraction`: must be in [0, 1), got 1"),
-        (
-            "max_seq_len",
-            ParamValue::Int(1),
-            "parameter `max_seq_len`: must leave room for <cls> and a gene (at least 2), got 1",
-        ),
     ];
     for (key, value, expected) in cases {
         let err = train(dir.path(), &settings(&[(key, value)]), false).unwrap_err();
         assert_eq!(err.to_string(), expected);
     }
+    // Sizes out of their declared ranges are refused before training, when resolved.
+    let refused = |key: &str, value: i64| {
+        let given = BTreeMap::from([(key.to_string(), ParamValue::Int(value))]);
+        Params::resolve(&ugrn_pretrain::params(), given).unwrap_err().to_string()
+    };
+    assert_eq!(refused("max_seq_len", 1), "parameter `max_seq_len`: 1 is outside 2..=1048576");
+    assert_eq!(refused("embsize", 100_000_000_000), "parameter `embsize`: 100000000000 is outside 1..=65536");
+    assert_eq!(refused("epochs", 0), "parameter `epochs`: 0 is outside 1..=1000000");
     assert!(!dir.path().join("model.safetensors").exists());
 }
 

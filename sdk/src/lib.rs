@@ -42,7 +42,7 @@ pub use declaration::{
 };
 pub use error::{Error, Result};
 pub use oracle::{AttentionMaps, CellBatch, ModelInfo, ModelOracle, Pass};
-pub use params::{FROM_MODEL, NumberList, ParamKind, ParamSpec, ParamValue, Params};
+pub use params::{FROM_MODEL, NumberList, ParamKind, ParamRange, ParamSpec, ParamValue, Params};
 pub use plugin::{
     Backbone, Evaluator, FittedTranslator, LoadRequest, NoProgress, PluginInfo, PluginKind, Probe, ProbeRequest,
     Progress, Translator,

@@ -103,18 +103,71 @@ impl fmt::Display for ParamKind {
 /// may also write it.
 pub const FROM_MODEL: &str = "model";
 
-/// A declared parameter: name, type, default and what it means.
+/// The closed interval a number parameter, or every item of a list parameter, must lie in. NaN
+/// lies in no range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ParamRange {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl ParamRange {
+    fn contains(&self, x: f64) -> bool {
+        self.min <= x && x <= self.max
+    }
+}
+
+impl fmt::Display for ParamRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", Number(self.min), Number(self.max))
+    }
+}
+
+/// A bound or an out-of-range value as people write it: 1e-12, not 0.000000000001.
+struct Number(f64);
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0.abs();
+        if a == 0.0 || !a.is_finite() || (1e-4..1e16).contains(&a) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
+}
+
+/// A declared parameter: name, type, default, the range it must lie in, and what it means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamSpec {
     pub name: String,
     pub kind: ParamKind,
     pub default: ParamValue,
     pub doc: String,
+    /// Checked when a workflow is resolved (`ugrn check`). The component interface 0.1.0 does
+    /// not carry it: a component checks its own ranges when called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ParamRange>,
+    /// A list that must hold at least one item (checked as `range` is).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_empty: bool,
 }
 
 impl ParamSpec {
     pub fn new(name: &str, kind: ParamKind, default: ParamValue, doc: &str) -> Self {
-        ParamSpec { name: name.into(), kind, default, doc: doc.into() }
+        ParamSpec { name: name.into(), kind, default, doc: doc.into(), range: None, non_empty: false }
+    }
+
+    /// This parameter (a number, or each item of a list) within `min..=max`.
+    pub fn within(mut self, min: f64, max: f64) -> Self {
+        self.range = Some(ParamRange { min, max });
+        self
+    }
+
+    /// This list parameter with at least one item.
+    pub fn non_empty(mut self) -> Self {
+        self.non_empty = true;
+        self
     }
     pub fn float(name: &str, default: f64, doc: &str) -> Self {
         Self::new(name, ParamKind::Float, ParamValue::Float(default), doc)
@@ -166,8 +219,32 @@ impl ParamSpec {
         matches!(&self.default, ParamValue::Str(s) if s == FROM_MODEL)
     }
 
-    /// Checks `value` against the kind, widening integers to floats where a number is asked.
+    /// Checks `value` against the kind and the range, widening integers to floats where a
+    /// number is asked.
     fn accept(&self, value: ParamValue) -> Result<ParamValue> {
+        let value = self.accept_kind(value)?;
+        self.check_range(&value)?;
+        Ok(value)
+    }
+
+    fn check_range(&self, value: &ParamValue) -> Result<()> {
+        if let ParamValue::List(items) = value
+            && items.is_empty()
+            && self.non_empty
+        {
+            return Err(Error::param(&self.name, "expected at least one value"));
+        }
+        let Some(range) = self.range else { return Ok(()) };
+        let outside = |x: f64| Error::param(&self.name, format!("{} is outside {range}", Number(x)));
+        match value {
+            ParamValue::Int(i) if !range.contains(*i as f64) => Err(outside(*i as f64)),
+            ParamValue::Float(x) if !range.contains(*x) => Err(outside(*x)),
+            ParamValue::List(items) => items.iter().try_for_each(|v| self.check_range(v)),
+            _ => Ok(()),
+        }
+    }
+
+    fn accept_kind(&self, value: ParamValue) -> Result<ParamValue> {
         let wrong = |v: &ParamValue| {
             let or_model = if self.defaults_from_model() { format!(" or {FROM_MODEL:?}") } else { String::new() };
             Error::param(&self.name, format!("expected {}{or_model}, got {v}", self.kind))
@@ -379,6 +456,40 @@ mod tests {
         assert_eq!(wrong("targets", "x"), "parameter `targets`: expected list of numbers or \"model\", got \"x\"");
         // Only a parameter the model decides takes the word.
         assert_eq!(wrong("scale", FROM_MODEL), "parameter `scale`: expected number, got \"model\"");
+    }
+
+    #[test]
+    fn ranges_bound_numbers_and_list_items() {
+        let specs = [
+            ParamSpec::int("epochs", 10, "epochs").within(1.0, 1000.0),
+            ParamSpec::float("rate", 0.1, "rate").within(1e-9, 10.0),
+            ParamSpec::ints("hidden", &[8], "widths").within(1.0, 4096.0),
+            ParamSpec::floats_from_model("targets", "targets").within(-100.0, 100.0).non_empty(),
+        ];
+        let resolve = |key: &str, v: ParamValue| Params::resolve(&specs, BTreeMap::from([(key.to_string(), v)]));
+        let err = |key: &str, v: ParamValue| resolve(key, v).unwrap_err().to_string();
+        use ParamValue::{Float, Int, List, Str};
+        assert_eq!(err("epochs", Int(0)), "parameter `epochs`: 0 is outside 1..=1000");
+        assert_eq!(err("epochs", Int(-1)), "parameter `epochs`: -1 is outside 1..=1000");
+        assert_eq!(err("rate", Float(f64::NAN)), "parameter `rate`: NaN is outside 1e-9..=10");
+        assert_eq!(err("rate", Int(11)), "parameter `rate`: 11 is outside 1e-9..=10");
+        assert_eq!(err("rate", Float(-2e-20)), "parameter `rate`: -2e-20 is outside 1e-9..=10");
+        assert_eq!(
+            err("hidden", List(vec![Int(8), Int(100000000000)])),
+            "parameter `hidden`: 100000000000 is outside 1..=4096"
+        );
+        assert_eq!(err("targets", List(vec![])), "parameter `targets`: expected at least one value");
+        assert_eq!(
+            err("targets", List(vec![Float(1.0), Float(f64::INFINITY)])),
+            "parameter `targets`: inf is outside -100..=100"
+        );
+        // Without `non_empty` an empty list passes.
+        assert_eq!(resolve("hidden", List(vec![])).unwrap().usize_list("hidden").unwrap(), Vec::<usize>::new());
+        // The bounds themselves, the defaults and the model's word are in range.
+        assert_eq!(resolve("epochs", Int(1000)).unwrap().usize("epochs").unwrap(), 1000);
+        assert_eq!(resolve("rate", Float(1e-9)).unwrap().f64("rate").unwrap(), 1e-9);
+        assert!(resolve("targets", Str(FROM_MODEL.into())).unwrap().is_from_model("targets"));
+        assert_eq!(Params::resolve(&specs, BTreeMap::new()).unwrap().usize_list("hidden").unwrap(), vec![8]);
     }
 
     #[test]

@@ -85,6 +85,31 @@ fn check_names_an_unknown_plugin_parameter() {
     assert!(stderr.contains("wf.toml: method[0] (VVP).probe.backgrond: unknown parameter (known: "), "{stderr}");
 }
 
+/// The values of the adversarial pass that `check` used to pass (a run then failed every cell).
+#[test]
+fn check_refuses_parameters_outside_their_declared_ranges() {
+    let cases = [
+        ("probe-vvp", "", "epochs = 0", "translator.epochs: 0 is outside 1..=1000000"),
+        ("probe-vvp", "", "learning_rate = nan", "translator.learning_rate: NaN is outside 1e-12..=1000"),
+        ("probe-vvp", "", "batch_size = -1", "translator.batch_size: -1 is outside 1..=16777216"),
+        ("probe-vvp", "", "hidden = [-1]", "translator.hidden: -1 is outside 1..=65536"),
+        ("probe-vvp", "", "hidden = [100000000000]", "translator.hidden: 100000000000 is outside 1..=65536"),
+        ("probe-vvp", "targets = []", "", "probe.targets: expected at least one value"),
+        ("probe-gdt", "background = inf", "", "probe.background: inf is outside -1000000000..=1000000000"),
+        ("probe-attn", "layer = 99999", "", "probe.layer: 99999 is outside -1024..=1023"),
+    ];
+    for (probe, probe_extra, translator_extra, expected) in cases {
+        let with = |extra: &str| if extra.is_empty() { String::new() } else { format!(", {extra}") };
+        let text = workflow("model", "", probe)
+            .replace(&format!("plugin = \"{probe}\""), &format!("plugin = \"{probe}\"{}", with(probe_extra)))
+            .replace("plugin = \"translator-mlp\"", &format!("plugin = \"translator-mlp\"{}", with(translator_extra)));
+        let (ok, stderr) = check(&text);
+        assert!(!ok, "check must fail for {probe_extra}{translator_extra}");
+        let plugin = if probe_extra.is_empty() { "translator-mlp" } else { probe };
+        assert_eq!(stderr.trim(), format!("wf.toml: method[0] (VVP).{expected} [plugin {plugin}]"));
+    }
+}
+
 #[test]
 fn check_refuses_a_dataset_both_trained_and_tested_on() {
     let text = workflow("model", "", "probe-vvp").replace("test = [\"mDC\"]", "test = [\"mDC\", \"hESC\"]");

@@ -85,7 +85,9 @@ impl Probe for Attn {
                     "layer",
                     -1,
                     "layer whose q·k scores are read, 0-based; negative counts from the last (-1 = last, as the tutorial)",
-                ),
+                )
+                // The model's own layer count is checked when it is loaded.
+                .within(-1024.0, 1023.0),
                 ProbeContext::param_spec(ProbeContext::Dataset),
             ],
         }

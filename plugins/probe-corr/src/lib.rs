@@ -111,7 +111,8 @@ impl Probe for Corr {
                     "the ridge penalty λ of `measure = \"ridge\"`, per cell (the penalty is λ · cells · Σ β²), \
                      so it weighs the same against the mean squared error whatever the cell count; positive and \
                      finite",
-                ),
+                )
+                .within(1e-300, 1e300),
             ],
         }
     }

@@ -244,10 +244,13 @@ fn an_unknown_measure_is_named_with_the_valid_ones() {
 
 #[test]
 fn a_ridge_lambda_that_is_not_positive_is_refused() {
-    let x = matrix(&[A.to_vec(), B.to_vec()]);
-    for (lambda, shown) in [(0.0, "0.0"), (-1.0, "-1.0"), (f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
-        let err = run(&ridge(lambda), &gene_names(2), Some(&x), &[]).unwrap_err();
-        assert_eq!(err.to_string(), format!("parameter `ridge_lambda`: {shown} is not a positive finite number"));
+    // Refused when resolved (`ugrn check`), by the declared range.
+    for (lambda, shown) in [(0.0, "0"), (-1.0, "-1"), (f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
+        let err = params(&[("measure", ParamValue::Str("ridge".into())), ("ridge_lambda", ParamValue::Float(lambda))]);
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            format!("parameter `ridge_lambda`: {shown} is outside 1e-300..=1e300")
+        );
     }
 }
 

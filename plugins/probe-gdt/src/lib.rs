@@ -3,7 +3,7 @@
 //! Feature t of pair (i, j) is `∂readout_j / ∂value_i` at the virtual cell with i at
 //! `baselines[t]` and every other context gene at `background`: the local slope of j's response
 //! to i along a trajectory of source levels. Derivatives are the oracle's exact ones.
-use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, Variant, value_list_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, VALUE_BOUND, Variant, value_list_param};
 use ugrn_sdk::{
     Features, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -35,7 +35,9 @@ impl Probe for Gdt {
                          order; `model` = eight levels over the model's input range (scGPT: {})",
                         DEFAULT_BASELINES.on_scgpt_bins()
                     ),
-                ),
+                )
+                .within(-VALUE_BOUND, VALUE_BOUND)
+                .non_empty(),
                 CellChoice::param_spec("virtual"),
                 ProbeContext::param_spec(ProbeContext::Dataset),
             ],

@@ -2,7 +2,7 @@
 //! pair's values are read back.
 use ugrn_sdk::{CellBatch, DatasetView, Error, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, Result, TokenId};
 
-use crate::params::value_param;
+use crate::params::{VALUE_BOUND, value_param};
 use crate::plan::CellPlan;
 
 /// The input values of a cell before its source is changed.
@@ -62,6 +62,7 @@ impl CellChoice {
                  background (scGPT and Geneformer: 1, the lowest expressed bin and an unscaled gene)"
             ),
         )
+        .within(-VALUE_BOUND, VALUE_BOUND)
     }
 
     /// Whether `params` ask for the dataset's mean cell.

@@ -26,5 +26,5 @@ mod tests;
 
 pub use cells::{BaseCell, BaseValues, CellChoice, ChunkCells, ReadSite, Variant};
 pub use genes::{SourceGroup, group_by_source, pair_tokens};
-pub use params::{ProbeContext, RangeSpread, value_list_param, value_param};
+pub use params::{ProbeContext, RangeSpread, VALUE_BOUND, value_list_param, value_param};
 pub use plan::{CellPlan, PAIRS_PER_CHUNK, SOURCES_PER_CHUNK};

@@ -46,6 +46,10 @@ impl ProbeContext {
     }
 }
 
+/// The bound of any input value a probe parameter gives: far past every backbone's range, so that
+/// a typo or an overflow is refused by `ugrn check` rather than fed to the model.
+pub const VALUE_BOUND: f64 = 1e9;
+
 /// Input values spread over a model's range: `value_min + (value_max − value_min) · n / denominator`
 /// for each numerator n, so that a range as wide as the denominator gives the numerators exactly
 /// (scGPT's 50 bins with denominator 50).

@@ -4,7 +4,7 @@
 //! readout_j(virtual cell with every gene at background)`, every other context gene at
 //! `background`: the response of j along a curve of source values, measured from one shared
 //! reference so that all pairs and datasets sit in the same coordinates.
-use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, Variant, value_list_param};
+use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, VALUE_BOUND, Variant, value_list_param};
 use ugrn_sdk::{
     Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
@@ -36,7 +36,9 @@ impl Probe for Vvp {
                          `model` = eight values over the model's input range (scGPT: {})",
                         DEFAULT_TARGETS.on_scgpt_bins()
                     ),
-                ),
+                )
+                .within(-VALUE_BOUND, VALUE_BOUND)
+                .non_empty(),
                 CellChoice::param_spec("virtual"),
                 ProbeContext::param_spec(ProbeContext::Dataset),
             ],

@@ -27,17 +27,23 @@ impl Translator for MlpTranslator {
                           early-stopped on validation BCE"
                 .into(),
             params: vec![
+                // Bounds refuse nonsense before it runs (a width of 10^11 aborts on allocation),
+                // far beyond any useful setting.
                 ParamSpec::ints(
                     "hidden",
                     &[64, 32],
-                    "hidden layer widths, each followed by ReLU; [] is logistic regression",
-                ),
-                ParamSpec::float("learning_rate", 1e-3, "Adam step size"),
-                ParamSpec::float("weight_decay", 0.0, "decoupled weight decay as in AdamW; 0 is plain Adam"),
-                ParamSpec::int("epochs", 200, "maximum number of passes over the training set"),
-                ParamSpec::int("batch_size", 256, "training rows per Adam step"),
-                ParamSpec::int("patience", 20, "stop after this many epochs without a lower validation BCE"),
-                ParamSpec::int("seed", 0, "seeds weight initialisation and batch shuffling"),
+                    "hidden layer widths (1-65536 each), each followed by ReLU; [] is logistic regression",
+                )
+                .within(1.0, 65536.0),
+                ParamSpec::float("learning_rate", 1e-3, "Adam step size").within(1e-12, 1000.0),
+                ParamSpec::float("weight_decay", 0.0, "decoupled weight decay as in AdamW; 0 is plain Adam")
+                    .within(0.0, 1000.0),
+                ParamSpec::int("epochs", 200, "maximum number of passes over the training set").within(1.0, 1e6),
+                ParamSpec::int("batch_size", 256, "training rows per Adam step").within(1.0, 16_777_216.0),
+                ParamSpec::int("patience", 20, "stop after this many epochs without a lower validation BCE")
+                    .within(1.0, 1e6),
+                ParamSpec::int("seed", 0, "seeds weight initialisation and batch shuffling")
+                    .within(0.0, u32::MAX as f64),
             ],
         }
     }

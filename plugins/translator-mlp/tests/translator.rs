@@ -189,17 +189,28 @@ fn bad_input_and_parameters_are_named() {
     let err = MlpTranslator.fit(&params(&[]), &short, &empty).unwrap_err();
     assert_eq!(err.to_string(), "invalid input: training set: 1 labels for 2 feature rows");
 
+    // Parameters out of their declared ranges are refused when resolved, as `ugrn check` does.
     let spec = MlpTranslator.describe().params;
-    let p =
-        Params::resolve(&spec, BTreeMap::from([("hidden".to_string(), ParamValue::List(vec![ParamValue::Int(0)]))]))
-            .unwrap();
-    let err = MlpTranslator.fit(&p, &blobs(4, 0), &empty).unwrap_err();
-    assert_eq!(err.to_string(), "parameter `hidden`: layer widths must be at least 1, got [0]");
-    let err = MlpTranslator.fit(&params(&[("batch_size", ParamValue::Int(0))]), &blobs(4, 0), &empty).unwrap_err();
-    assert_eq!(err.to_string(), "parameter `batch_size`: must be at least 1, got 0");
-    let err =
-        MlpTranslator.fit(&params(&[("learning_rate", ParamValue::Float(-1.0))]), &blobs(4, 0), &empty).unwrap_err();
-    assert_eq!(err.to_string(), "parameter `learning_rate`: must be positive, got -1");
+    let refused = |key: &str, value: ParamValue| {
+        Params::resolve(&spec, BTreeMap::from([(key.to_string(), value)])).unwrap_err().to_string()
+    };
+    let widths = |w: &[i64]| ParamValue::List(w.iter().map(|&w| ParamValue::Int(w)).collect());
+    assert_eq!(refused("hidden", widths(&[8, 0])), "parameter `hidden`: 0 is outside 1..=65536");
+    assert_eq!(refused("hidden", widths(&[100_000_000_000])), "parameter `hidden`: 100000000000 is outside 1..=65536");
+    assert_eq!(refused("batch_size", ParamValue::Int(-1)), "parameter `batch_size`: -1 is outside 1..=16777216");
+    assert_eq!(refused("epochs", ParamValue::Int(0)), "parameter `epochs`: 0 is outside 1..=1000000");
+    assert_eq!(
+        refused("learning_rate", ParamValue::Float(f64::NAN)),
+        "parameter `learning_rate`: NaN is outside 1e-12..=1000"
+    );
+    assert_eq!(
+        refused("learning_rate", ParamValue::Float(-1.0)),
+        "parameter `learning_rate`: -1 is outside 1e-12..=1000"
+    );
+    assert!(
+        Params::resolve(&spec, BTreeMap::from([("hidden".to_string(), widths(&[]))])).is_ok(),
+        "[] is logistic regression"
+    );
 }
 
 #[test]

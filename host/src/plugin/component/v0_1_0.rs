@@ -259,6 +259,9 @@ pub fn plugin_info(info: wit::PluginInfo, kind: sdk::PluginKind) -> sdk::PluginI
                 kind: param_kind(s.kind),
                 default: sdk_param_value(s.default),
                 doc: s.doc,
+                // 0.1.0 carries no ranges: the component checks its own when called.
+                range: None,
+                non_empty: false,
             })
             .collect(),
     }
