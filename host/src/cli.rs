@@ -59,7 +59,9 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Validate a workflow without running it: unknown keys, unknown plugins, bad parameters
-    /// and missing files, each reported with file, key and reason. Exits non-zero on problems.
+    /// and missing files, then (loading the model) what its cells would refuse about the
+    /// model: parameters it cannot take, datasets beyond its context. Each problem is reported
+    /// with file, key and reason. Exits non-zero on problems.
     #[command(after_help = "Example:\n  ugrn check workflows/quickstart.toml")]
     Check {
         /// The workflow files.
@@ -218,16 +220,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { workflows } => {
             let mut failed = false;
             for file in &workflows {
-                match check(file, &cli.plugin_dirs) {
-                    Ok(_) => {
-                        if !cli.quiet {
-                            println!("{}: ok", file.display());
-                        }
+                let problems = match check(file, &cli.plugin_dirs) {
+                    Ok((resolved, registry)) => crate::experiment::check_against_model(&resolved, &registry),
+                    Err(problems) => problems,
+                };
+                if problems.0.is_empty() {
+                    if !cli.quiet {
+                        println!("{}: ok", file.display());
                     }
-                    Err(problems) => {
-                        failed = true;
-                        eprintln!("{problems}");
-                    }
+                } else {
+                    failed = true;
+                    eprintln!("{problems}");
                 }
             }
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -75,6 +75,9 @@ impl<T: Probe> Probe for Guarded<T> {
         // so the wrong guess costs a cache miss, never stale features.
         catch_or(self.plugin, true, || self.inner.needs_expression(params))
     }
+    fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
+        catch(self.plugin, || self.inner.columns(params, info))
+    }
     fn features(
         &self,
         request: &ProbeRequest<'_>,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::oracle::ModelOracle;
+use crate::oracle::{ModelInfo, ModelOracle};
 use crate::params::{ParamSpec, Params};
 use crate::types::{DatasetView, Evaluation, Features, LabeledFeatures, Pair};
 
@@ -89,6 +89,14 @@ pub trait Probe: Send + Sync {
     /// Whether the probe reads real expression (the host reports it as not applicable on
     /// datasets without a matrix instead of calling it, and hands a probe that says no none).
     fn needs_expression(&self, params: &Params) -> bool;
+    /// The feature columns `features` will give with these parameters on this model, known
+    /// before any cell is computed, or `None` where the probe cannot say. An error is what
+    /// `features` would refuse about the parameters and the model (e.g. a layer the model does
+    /// not have): `ugrn check` reports it before a run.
+    fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
+        let _ = (params, info);
+        Ok(None)
+    }
     fn features(
         &self,
         request: &ProbeRequest<'_>,

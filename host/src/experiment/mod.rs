@@ -5,11 +5,13 @@
 //! `fit` (a translator per method, fitted and applied, its features through the session's
 //! cache; `direct` for methods without one), `ensemble` (mean of the members' logits),
 //! `evaluate` (the evaluator on every outcome), then the report, which keeps every fitted
-//! translator for `ugrn infer`.
+//! translator for `ugrn infer`. `preflight` checks a workflow against its loaded model
+//! without running it (`ugrn check`).
 mod direct;
 mod ensemble;
 mod evaluate;
 mod fit;
+mod preflight;
 mod prepare;
 
 use std::collections::BTreeMap;
@@ -22,13 +24,26 @@ use crate::plugin::Registry;
 use crate::report::{Outcome, Report, ReportWriter};
 use crate::session::{BackboneSetup, Session};
 use crate::translators::{self, BackboneRecord, Manifest, PluginRecord, SavedKind, SavedMethod};
-use crate::workflow::{MethodKind, ResolvedPlugin, ResolvedWorkflow};
+use crate::workflow::{MethodKind, Problem, Problems, ResolvedPlugin, ResolvedWorkflow};
 use prepare::NetworkData;
 
 pub struct RunOptions {
     pub output: Option<PathBuf>,
     pub force: bool,
     pub quiet: bool,
+}
+
+/// Loads the workflow's backbone and lists what a run would refuse about the model (a model
+/// that does not load is the one problem then).
+pub fn check_against_model(workflow: &ResolvedWorkflow, registry: &Registry) -> Problems {
+    match Runner::start(workflow, registry, true) {
+        Ok(runner) => preflight::against_model(workflow, registry, &runner.oracle),
+        Err(e) => Problems(vec![Problem {
+            file: workflow.file.display().to_string(),
+            key: "backbone".into(),
+            reason: format!("{e:#}"),
+        }]),
+    }
 }
 
 /// Runs the workflow and writes its report.

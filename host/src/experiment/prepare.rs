@@ -6,6 +6,7 @@ use ugrn_sdk::ModelOracle;
 
 use super::Runner;
 use crate::data::{self, Dataset, NegativeSet, PairSet};
+use crate::workflow::ResolvedWorkflow;
 
 /// A dataset prepared for one network: pairs whose genes the model knows, with counts.
 pub(super) struct Prepared {
@@ -40,7 +41,7 @@ pub(super) fn network(runner: &mut Runner<'_>, network: &str) -> anyhow::Result<
     let train_network = data.train_network.as_deref().unwrap_or(network);
     let mut train = Vec::new();
     for name in &data.train {
-        let dataset = load(runner, train_network, name)?;
+        let dataset = load(wf, train_network, name)?;
         train.push(prepare(runner, train_network, dataset, NegativeSet::Uniform, &BTreeSet::new()));
     }
     let train_genes: BTreeSet<String> = train
@@ -52,7 +53,7 @@ pub(super) fn network(runner: &mut Runner<'_>, network: &str) -> anyhow::Result<
     let excluded = if data.exclude_train_genes { train_genes } else { BTreeSet::new() };
     let mut tests = Vec::new();
     for name in &data.test {
-        let dataset = load(runner, network, name)?;
+        let dataset = load(wf, network, name)?;
         for &set in &data.negative_sets {
             let mut dataset = dataset.clone();
             if set != NegativeSet::Uniform {
@@ -71,8 +72,8 @@ pub(super) fn network(runner: &mut Runner<'_>, network: &str) -> anyhow::Result<
     Ok(NetworkData { train_network: train_network.to_string(), training, tests })
 }
 
-fn load(runner: &Runner<'_>, network: &str, name: &str) -> anyhow::Result<Dataset> {
-    let wf = runner.workflow;
+/// Dataset `name` as labelled by `network`: a `[[dataset]]` table or a BEELINE dataset.
+pub(super) fn load(wf: &ResolvedWorkflow, network: &str, name: &str) -> anyhow::Result<Dataset> {
     Ok(match wf.datasets.iter().find(|d| d.name == name) {
         Some(spec) => data::load_user_dataset(spec)?,
         None => data::BeelineSource { roots: wf.data.roots.clone() }.load(network, name, wf.data.size)?,

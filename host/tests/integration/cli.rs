@@ -110,6 +110,41 @@ fn check_refuses_parameters_outside_their_declared_ranges() {
     }
 }
 
+/// What only the loaded model can tell: a layer it does not have, a direct score on a probe of
+/// several columns, a dataset beyond its context.
+#[test]
+fn check_refuses_what_the_model_cannot_take() {
+    let mini = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ugrn-mini");
+    let text = workflow(mini.to_str().unwrap(), "", "probe-attn\", layer = 99, context = \"pair")
+        + "\n[[method]]\nname = \"VVP direct\"\nprobe = { plugin = \"probe-vvp\", context = \"pair\" }\nscore = \"feature\"\n"
+        + "\n[[method]]\nname = \"GDT\"\nprobe = { plugin = \"probe-gdt\", context = \"dataset\" }\nscore = \"feature\"\n";
+    let text = text.replace("test = [\"mDC\"]", "test = [\"mESC\"]");
+    let (ok, stderr) = check(&text);
+    assert!(!ok, "check must fail");
+    let args: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mini.join("args.json")).unwrap()).unwrap();
+    let layers = args["nlayers"].as_u64().unwrap();
+    assert_eq!(
+        stderr.trim().lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "wf.toml: method[0] (VVP).probe: parameter `layer`: 99 is not a layer of this {layers}-layer model \
+                 (0..{layers}, or -1 = last) [plugin probe-attn]"
+            ),
+            "wf.toml: method[1] (VVP direct).score: a direct score needs a probe with one feature column; probe-vvp \
+             gives 8 (vvp_v0, vvp_v5, vvp_v10, … 5 more) on this model: give it a translator"
+                .to_string(),
+            "wf.toml: method[2] (GDT).score: a direct score needs a probe with one feature column; probe-gdt gives 8 \
+             (gdt_b0, gdt_b2, gdt_b5, … 5 more) on this model: give it a translator"
+                .to_string(),
+            "wf.toml: method[2] (GDT).probe.context: `dataset` context puts every vocabulary gene of a dataset in one \
+             cell, but the model takes at most 255 genes and hESC has 443, mESC has 1120; use context = \"pair\" or a \
+             model with a longer context"
+                .to_string(),
+        ]
+    );
+}
+
 #[test]
 fn check_refuses_a_dataset_both_trained_and_tested_on() {
     let text = workflow("model", "", "probe-vvp").replace("test = [\"mDC\"]", "test = [\"mDC\", \"hESC\"]");
@@ -132,10 +167,28 @@ fn shipped_workflows_validate() {
         .collect();
     files.sort();
     assert!(files.len() >= 4, "expected the quickstart and Table 1 workflows, found {files:?}");
+    // The Table 1 workflows need a model whose context holds a whole dataset; the others run
+    // on the embedded models.
+    let (table1, rest): (Vec<&String>, Vec<&String>) = files.iter().partition(|f| f.contains("table1-"));
     let mut args = vec!["check"];
-    args.extend(files.iter().map(String::as_str));
+    args.extend(rest.iter().map(|f| f.as_str()));
     let out = ugrn(&args, &repo);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(table1.len(), 3, "{files:?}");
+    for file in table1 {
+        let out = ugrn(&["check", file], &repo);
+        assert!(!out.status.success(), "{file} passed check on ugrn-mini");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Exactly the five methods in dataset context, naming the model's 255 and mESC's 1120.
+        assert_eq!(stderr.lines().count(), 5, "{stderr}");
+        for line in stderr.lines() {
+            assert!(line.starts_with(&format!("{file}: method[")) && line.contains(".probe.context: "), "{line}");
+            assert!(
+                line.contains("the model takes at most 255 genes and ") && line.contains("mESC has 1120"),
+                "{line}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! query), column i (the source's key), as the tutorial reads a transcription factor's column.
 use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, Variant};
 use ugrn_sdk::{
-    AttentionMaps, Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe,
+    AttentionMaps, Error, Features, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe,
     ProbeRequest, Progress, Result,
 };
 
@@ -57,6 +57,9 @@ pub fn rank_normalize(maps: &AttentionMaps, cell: usize) -> Vec<f32> {
 }
 
 /// `layer` as a 0-based index; negative values count from the last layer.
+/// The one feature's name.
+const COLUMN: &str = "attn";
+
 fn layer_index(params: &Params, layers: usize) -> Result<usize> {
     let given = params.i64("layer")?;
     let index = if given < 0 { layers as i64 + given } else { given };
@@ -97,6 +100,13 @@ impl Probe for Attn {
         CellChoice::needs_expression(params)
     }
 
+    fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
+        layer_index(params, info.layers)?;
+        CellChoice::from_params(params, info)?;
+        ProbeContext::from_params(params)?;
+        Ok(Some(vec![COLUMN.into()]))
+    }
+
     fn features(
         &self,
         request: &ProbeRequest<'_>,
@@ -108,7 +118,7 @@ impl Probe for Attn {
         let cell = CellChoice::from_params(params, oracle.info())?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let base = cell.values(&plan, &request.dataset, oracle)?;
-        plan.run(vec!["attn".into()], &base.base(), &[Variant::Unchanged], progress, |cells| {
+        plan.run(vec![COLUMN.into()], &base.base(), &[Variant::Unchanged], progress, |cells| {
             let mut normalized = Vec::with_capacity(cells.batches().len());
             for batch in cells.batches() {
                 let maps = oracle.attention_scores(batch, layer)?;

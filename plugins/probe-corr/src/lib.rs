@@ -10,8 +10,8 @@
 //!   correlation matrix C (the formula is on `stats::ridge_coefficients`). This is the ideal
 //!   linear conditional-expectation gradient ∂E[x_j | x_−j]/∂x_i that a model's probes estimate.
 use ugrn_sdk::{
-    DatasetView, Error, Expression, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe,
-    ProbeRequest, Progress, Result,
+    DatasetView, Error, Expression, Features, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo,
+    PluginKind, Probe, ProbeRequest, Progress, Result,
 };
 
 mod stats;
@@ -119,6 +119,10 @@ impl Probe for Corr {
 
     fn needs_expression(&self, _: &Params) -> bool {
         true
+    }
+
+    fn columns(&self, params: &Params, _: &ModelInfo) -> Result<Option<Vec<String>>> {
+        Ok(Some(vec![Measure::from_params(params)?.column().into()]))
     }
 
     fn features(&self, request: &ProbeRequest<'_>, _: &dyn ModelOracle, progress: &dyn Progress) -> Result<Features> {

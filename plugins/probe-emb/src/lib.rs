@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use ugrn_probe_kit::pair_tokens;
 use ugrn_sdk::{
-    Error, Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
-    Result, TokenId,
+    Error, Features, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest,
+    Progress, Result, TokenId,
 };
 
 #[derive(Debug, Default)]
@@ -27,6 +27,15 @@ impl Combine {
             "concat" => Ok(Combine::Concat),
             other => Err(Error::param("combine", format!("{other:?} is not one of sum, concat"))),
         }
+    }
+
+    /// The feature columns for embeddings of size `d`.
+    fn columns(self, d: usize) -> Vec<String> {
+        let width = match self {
+            Combine::Sum => d,
+            Combine::Concat => 2 * d,
+        };
+        (0..width).map(|k| format!("emb_{k}")).collect()
     }
 }
 
@@ -49,6 +58,10 @@ impl Probe for Emb {
 
     fn needs_expression(&self, _: &Params) -> bool {
         false
+    }
+
+    fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
+        Ok(Some(Combine::from_params(params)?.columns(info.embedding_dim)))
     }
 
     fn features(
@@ -82,11 +95,8 @@ impl Probe for Emb {
                 request.dataset.name
             )));
         }
-        let width = match combine {
-            Combine::Sum => d,
-            Combine::Concat => 2 * d,
-        };
-        let mut out = Matrix::zeros(pairs.len(), width);
+        let columns = combine.columns(d);
+        let mut out = Matrix::zeros(pairs.len(), columns.len());
         for (row, (s, t)) in pairs.iter().enumerate() {
             let (es, et) = (embeddings.row(index[s]), embeddings.row(index[t]));
             let dst = out.row_mut(row);
@@ -103,6 +113,6 @@ impl Probe for Emb {
             }
         }
         progress.advance(pairs.len() as u64);
-        Features::new((0..width).map(|k| format!("emb_{k}")).collect(), out)
+        Features::new(columns, out)
     }
 }

@@ -5,7 +5,7 @@
 //! to i along a trajectory of source levels. Derivatives are the oracle's exact ones.
 use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, VALUE_BOUND, Variant, value_list_param};
 use ugrn_sdk::{
-    Features, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
+    Features, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
 };
 
 /// The default baselines: eight source levels over the model's input range, denser at the low end
@@ -16,6 +16,10 @@ pub const DEFAULT_BASELINES: RangeSpread =
 
 #[derive(Debug, Default)]
 pub struct Gdt;
+
+fn columns(baselines: &[f32]) -> Vec<String> {
+    baselines.iter().map(|b| format!("gdt_b{b}")).collect()
+}
 
 impl Probe for Gdt {
     fn describe(&self) -> PluginInfo {
@@ -48,6 +52,12 @@ impl Probe for Gdt {
         CellChoice::needs_expression(params)
     }
 
+    fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
+        CellChoice::from_params(params, info)?;
+        ProbeContext::from_params(params)?;
+        Ok(Some(columns(&value_list_param(params, "baselines", info, &DEFAULT_BASELINES)?)))
+    }
+
     fn features(
         &self,
         request: &ProbeRequest<'_>,
@@ -59,7 +69,7 @@ impl Probe for Gdt {
         let baselines = value_list_param(params, "baselines", oracle.info(), &DEFAULT_BASELINES)?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let base = cell.values(&plan, &request.dataset, oracle)?;
-        let columns = baselines.iter().map(|b| format!("gdt_b{b}")).collect();
+        let columns = columns(&baselines);
         let variants: Vec<Variant> = baselines.iter().map(|&b| Variant::Set(b)).collect();
         plan.run(columns, &base.base(), &variants, progress, |cells| cells.derivative(oracle))
     }

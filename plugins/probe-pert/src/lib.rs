@@ -6,7 +6,8 @@
 //! in-silico knock-out, so its scale follows each gene's real expression level.
 use ugrn_probe_kit::{BaseCell, CellPlan, ProbeContext, Variant};
 use ugrn_sdk::{
-    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
+    Features, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
+    Result,
 };
 
 #[derive(Debug, Default)]
@@ -46,6 +47,11 @@ impl Probe for Pert {
 
     fn needs_expression(&self, _: &Params) -> bool {
         true
+    }
+
+    fn columns(&self, params: &Params, _: &ModelInfo) -> Result<Option<Vec<String>>> {
+        ProbeContext::from_params(params)?;
+        Ok(Some(vec![column(params)?.into()]))
     }
 
     fn features(

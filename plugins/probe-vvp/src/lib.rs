@@ -6,7 +6,8 @@
 //! reference so that all pairs and datasets sit in the same coordinates.
 use ugrn_probe_kit::{CellChoice, CellPlan, ProbeContext, RangeSpread, VALUE_BOUND, Variant, value_list_param};
 use ugrn_sdk::{
-    Features, Matrix, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress, Result,
+    Features, Matrix, ModelInfo, ModelOracle, ParamSpec, Params, PluginInfo, PluginKind, Probe, ProbeRequest, Progress,
+    Result,
 };
 
 /// The default targets: eight values spanning the model's input range, the last a fifth past its
@@ -17,6 +18,10 @@ pub const DEFAULT_TARGETS: RangeSpread =
 
 #[derive(Debug, Default)]
 pub struct Vvp;
+
+fn columns(targets: &[f32]) -> Vec<String> {
+    targets.iter().map(|v| format!("vvp_v{v}")).collect()
+}
 
 impl Probe for Vvp {
     fn describe(&self) -> PluginInfo {
@@ -49,6 +54,12 @@ impl Probe for Vvp {
         CellChoice::needs_expression(params)
     }
 
+    fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
+        CellChoice::from_params(params, info)?;
+        ProbeContext::from_params(params)?;
+        Ok(Some(columns(&value_list_param(params, "targets", info, &DEFAULT_TARGETS)?)))
+    }
+
     fn features(
         &self,
         request: &ProbeRequest<'_>,
@@ -60,7 +71,7 @@ impl Probe for Vvp {
         let targets = value_list_param(params, "targets", oracle.info(), &DEFAULT_TARGETS)?;
         let plan = CellPlan::new(request, oracle, ProbeContext::from_params(params)?)?;
         let base = cell.values(&plan, &request.dataset, oracle)?;
-        let columns = targets.iter().map(|v| format!("vvp_v{v}")).collect();
+        let columns = columns(&targets);
         // The reference cell is the last variant.
         let mut variants: Vec<Variant> = targets.iter().map(|&v| Variant::Set(v)).collect();
         variants.push(Variant::Unchanged);

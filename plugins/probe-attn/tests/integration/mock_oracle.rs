@@ -31,6 +31,7 @@ fn virtual_cell_in_dataset_context_reads_the_targets_query_on_the_sources_key() 
     let oracle = Mock::new();
     let f = Attn.features(&request(&p, &g, None, &pairs), &oracle, &NoProgress).unwrap();
     assert_eq!(f.columns, ["attn"]);
+    assert_eq!(Attn.columns(&p, oracle.info()).unwrap(), Some(f.columns.clone()), "as `ugrn check` sees them");
     // One cell serves every pair.
     let calls = oracle.calls("attention");
     assert_eq!(calls.len(), 1);

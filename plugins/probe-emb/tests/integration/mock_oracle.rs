@@ -2,7 +2,7 @@
 
 use ugrn_probe_emb::Emb;
 use ugrn_probe_kit::testing::mock::{Mock, Recorder, genes, pair, params, request, text};
-use ugrn_sdk::{NoProgress, Probe};
+use ugrn_sdk::{ModelOracle, NoProgress, Probe};
 
 #[test]
 fn sum_adds_the_two_embeddings() {
@@ -13,6 +13,7 @@ fn sum_adds_the_two_embeddings() {
     let progress = Recorder::default();
     let f = Emb.features(&request(&p, &g, None, &pairs), &oracle, &progress).unwrap();
     assert_eq!(f.columns, ["emb_0", "emb_1", "emb_2"]);
+    assert_eq!(Emb.columns(&p, oracle.info()).unwrap(), Some(f.columns.clone()), "as `ugrn check` sees them");
     assert_eq!(f.values.data, [7.0, 2.0, 2.9, 7.0, 2.0, 2.9, 6.0, 2.0, 1.8]);
     // Each of the three distinct genes is embedded once.
     let calls = oracle.calls("embeddings");
@@ -28,6 +29,7 @@ fn concat_puts_the_source_first() {
     let p = params(&Emb, &[("combine", text("concat"))]).unwrap();
     let f = Emb.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap();
     assert_eq!(f.columns, ["emb_0", "emb_1", "emb_2", "emb_3", "emb_4", "emb_5"]);
+    assert_eq!(Emb.columns(&p, Mock::new().info()).unwrap(), Some(f.columns.clone()));
     assert_eq!(f.values.row(0), [2.0, 1.0, 0.4, 5.0, 1.0, 2.5]);
     assert_eq!(f.values.row(1), [4.0, 1.0, 1.6, 1.0, 1.0, 0.1]);
 }

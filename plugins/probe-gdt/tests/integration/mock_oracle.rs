@@ -4,7 +4,7 @@ use ugrn_probe_gdt::{DEFAULT_BASELINES, Gdt};
 use ugrn_probe_kit::testing::mock::{
     ALPHA, Mock, Recorder, all_pairs, assert_close, floats, genes, pair, params, request, text, w,
 };
-use ugrn_sdk::{NoProgress, ParamValue, Probe};
+use ugrn_sdk::{ModelOracle, NoProgress, ParamValue, Probe};
 
 /// ∂readout_j/∂v_i with i at `v` and the other `n − 1` genes at `b`: w(j, i) + 2·ALPHA·((n − 1)·b + v).
 fn expected(i: u32, j: u32, v: f64, b: f64, n: f64) -> f64 {
@@ -49,6 +49,8 @@ fn defaults_follow_the_model_range_and_background() {
     let pairs = [pair(1, 2)];
     let p = params(&Gdt, &[]).unwrap();
     let f = Gdt.features(&request(&p, &g, None, &pairs), &Mock::with_values(0.0, 1.0, 0.25), &NoProgress).unwrap();
+    let seen_by_check = Gdt.columns(&p, Mock::with_values(0.0, 1.0, 0.25).info()).unwrap();
+    assert_eq!(seen_by_check, Some(f.columns.clone()));
     // n/50 for the fixture's numerators.
     let spread = [0.0, 0.04, 0.1, 0.2, 0.3, 0.4, 0.6, 0.9];
     assert_eq!(DEFAULT_BASELINES.numerators.len(), spread.len());

@@ -2,7 +2,7 @@
 
 use ugrn_probe_kit::testing::mock::{ALPHA, Mock, all_pairs, assert_close, genes, pair, params, request, text, w};
 use ugrn_probe_pert::Pert;
-use ugrn_sdk::{Error, Expression, Matrix, NoProgress, Probe};
+use ugrn_sdk::{Error, Expression, Matrix, ModelOracle, NoProgress, Probe};
 
 /// G0..G3 and X (outside the vocabulary) over two cells; the mock prepares 2 × the mean, so the
 /// mean cell over G0..G3 is [4, 2, 10, 0] (sum 16).
@@ -30,6 +30,7 @@ fn dataset_context_zeroes_the_source_in_the_real_mean_cell() {
     let oracle = Mock::new();
     let f = Pert.features(&request(&p, &g, Some(&x), &pairs), &oracle, &NoProgress).unwrap();
     assert_eq!(f.columns, ["pert_baseline"]);
+    assert_eq!(Pert.columns(&p, oracle.info()).unwrap(), Some(f.columns.clone()), "as `ugrn check` sees them");
     // By hand for (G2 → G1): w(1, 2)·10 + 0.01·(16² − 6²) = −3 + 2.2 = −0.8.
     assert_close(f.values.get(0, 0), -0.8);
     for (row, p) in pairs.iter().enumerate() {

@@ -5,7 +5,7 @@ use ugrn_probe_kit::testing::mock::{
     ALPHA, Mock, Recorder, all_pairs, assert_close, floats, genes, pair, params, request, text, w,
 };
 use ugrn_probe_vvp::{DEFAULT_TARGETS, Vvp};
-use ugrn_sdk::{NoProgress, ParamValue, Probe};
+use ugrn_sdk::{ModelOracle, NoProgress, ParamValue, Probe};
 
 /// VVP of pair (i, j) at target v over a virtual cell of `n` genes at background `b`:
 /// w(j, i)·(v − b) + ALPHA·(((n − 1)·b + v)² − (n·b)²).
@@ -67,6 +67,8 @@ fn defaults_follow_the_model_range_and_background() {
     let pairs = [pair(0, 2)];
     let p = params(&Vvp, &[]).unwrap();
     let f = Vvp.features(&request(&p, &g, None, &pairs), &Mock::with_values(2.0, 4.0, 2.5), &NoProgress).unwrap();
+    let seen_by_check = Vvp.columns(&p, Mock::with_values(2.0, 4.0, 2.5).info()).unwrap();
+    assert_eq!(seen_by_check, Some(f.columns.clone()));
     // 2 + 2·n/50 for the fixture's numerators.
     let spread = [2.0, 2.2, 2.4, 2.8, 3.2, 3.6, 4.0, 4.4];
     assert_eq!(f.columns, spread.map(|v| format!("vvp_v{}", v as f32)));
@@ -140,7 +142,7 @@ fn bad_parameters_and_genes_are_named() {
     );
     assert_eq!(
         run(&[("background", ParamValue::Float(f64::NAN))]).unwrap_err().to_string(),
-        "parameter `background`: expected a finite number, got NaN"
+        "parameter `background`: NaN is outside -1000000000..=1000000000"
     );
     assert_eq!(
         run(&[("context", text("cell"))]).unwrap_err().to_string(),
