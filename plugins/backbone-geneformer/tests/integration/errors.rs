@@ -136,7 +136,7 @@ fn weight_file_choice() {
         load_error(tmp.path(), &[]),
         format!("{}: no weights: neither model.safetensors nor pytorch_model.bin is present", tmp.path().display())
     );
-    write_pytorch_bin(&tmp.path().join("pytorch_model.bin"), &fixture_tensors());
+    write_pytorch_checkpoint(&tmp.path().join("pytorch_model.bin"), &fixture_tensors());
     assert_eq!(
         load_error(tmp.path(), &[("file", "safetensors")]),
         format!("{}: weight file not found (file = safetensors)", tmp.path().join("model.safetensors").display())
