@@ -7,9 +7,10 @@
 //! BERT sees it, 0 leaves only its position.
 use candle_core::{D, DType, Device, Tensor};
 use ugrn_candle_shared::Context;
+use ugrn_candle_shared::checkpoint::LayerCount;
 use ugrn_sdk::{Error, Result};
 
-use crate::checkpoint::{Checkpoint, Weights};
+use crate::checkpoint::{Checkpoint, KNOWN_UNUSED_PREFIXES, Weights};
 use crate::config::{Activation, Config};
 use crate::dual::{self, Dual, Linear};
 
@@ -415,9 +416,19 @@ pub struct BertForMaskedLM {
 }
 
 impl BertForMaskedLM {
+    /// Loads the checkpoint's model, refusing a weight file with tensors it does not read (other
+    /// than the released tensors `KNOWN_UNUSED_PREFIXES` lists): those mean `config.json`
+    /// describes another model.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device, dtype: DType) -> Result<Self> {
-        let vb = ckpt.var_builder(dtype, device)?;
-        Self::load(&Weights::new(vb, ckpt.weights.display()), ckpt.config.clone())
+        let w = ckpt.weights(dtype, device)?;
+        let model = Self::load(&w, ckpt.config.clone())?;
+        let layers = LayerCount {
+            prefix: "bert.encoder.layer",
+            setting: "config `num_hidden_layers`",
+            count: model.config.num_hidden_layers,
+        };
+        w.ensure_all_read(KNOWN_UNUSED_PREFIXES, layers)?;
+        Ok(model)
     }
 
     /// Builds the model from any tensor source (a checkpoint, or tensors made in a test).

@@ -4,15 +4,28 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
 pub use ugrn_candle_shared::checkpoint::{SAFETENSORS_FILE, Weights};
-use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
+use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files};
 use ugrn_sdk::{Error, Result};
 
 use crate::config::Config;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const BIN_FILE: &str = "pytorch_model.bin";
+/// Tensors of released checkpoints that the masked-LM readout legitimately does not read, by
+/// prefix: the `position_ids` buffer older transformers saved (an int64 range, not a weight);
+/// the pooler and next-sentence head of BERT pretraining checkpoints, which read the first
+/// token's output only; and the copies older transformers store of tensors the MLM decoder
+/// shares, `decoder.weight` (the word embedding, when tied) and `decoder.bias` (=
+/// `cls.predictions.bias`), which the model reads where they are the only copy. Any other tensor
+/// the model does not read is an error.
+pub(crate) const KNOWN_UNUSED_PREFIXES: &[&str] = &[
+    "bert.embeddings.position_ids",
+    "bert.pooler.",
+    "cls.seq_relationship.",
+    "cls.predictions.decoder.weight",
+    "cls.predictions.decoder.bias",
+];
 
 /// Which weight file to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,9 +152,9 @@ impl Checkpoint {
         })
     }
 
-    /// A variable builder over the weight file, converting to `dtype` on `device`.
-    pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-        var_builder(&self.weights, dtype, device)
+    /// The weight file's tensors, converted to `dtype` on `device`.
+    pub fn weights(&self, dtype: DType, device: &Device) -> Result<Weights<'static>> {
+        Weights::from_file(&self.weights, dtype, device)
     }
 
     /// SHA-256 over every file that shapes the oracle's answers (weights, `config.json`, the

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
 use serde::Serialize;
 pub use ugrn_candle_shared::checkpoint::{SAFETENSORS_FILE, Weights};
-use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files, var_builder};
+use ugrn_candle_shared::checkpoint::{WeightFormat, find_weights, sha256_files};
 use ugrn_sdk::{Error, Result};
 
 use crate::config::Config;
@@ -20,6 +19,15 @@ pub const PT_FILE: &str = "best_model.pt";
 pub const ARGS_FILE: &str = "args.json";
 /// The vocabulary ([`Vocab`]).
 pub const VOCAB_FILE: &str = "vocab.json";
+/// Tensors of released checkpoints that inference legitimately does not read, by prefix: the
+/// flag embedding of generative pretraining (in scGPT_human; it marks the genes to generate,
+/// which the masked-value forward pass has none of), the heads that fine-tuning trains on the
+/// cell embedding (`cls_decoder`: cell types; `grad_reverse_discriminator`: the adversarial
+/// batch head) and the MVC decoder where `args.json` turns `MVC` off (it reads the cell
+/// embedding, never the readout). Any other tensor the model does not read is an error: batch
+/// tensors (`batch_encoder`, `dsbn`, `bn`), for one, change what the encoder computes.
+pub(crate) const KNOWN_UNUSED_PREFIXES: &[&str] =
+    &["flag_encoder.", "cls_decoder.", "grad_reverse_discriminator.", "mvc_decoder."];
 
 /// Which weight file to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,7 +61,7 @@ impl fmt::Display for WeightFile {
     }
 }
 
-/// The checkpoint's files and settings; tensors are read by [`Checkpoint::var_builder`].
+/// The checkpoint's files and settings; tensors are read through [`Checkpoint::weights`].
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub dir: PathBuf,
@@ -76,9 +84,9 @@ impl Checkpoint {
         Ok(Checkpoint { dir: dir.to_path_buf(), weights, config, vocab })
     }
 
-    /// A variable builder over the weight file, converting to `dtype` on `device`.
-    pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-        var_builder(&self.weights, dtype, device)
+    /// The weight file's tensors, converted to `dtype` on `device`.
+    pub fn weights(&self, dtype: DType, device: &Device) -> Result<Weights<'static>> {
+        Weights::from_file(&self.weights, dtype, device)
     }
 
     /// SHA-256 over the weight file, `args.json` and `vocab.json` (each name, length and bytes).

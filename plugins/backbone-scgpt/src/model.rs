@@ -5,10 +5,11 @@
 //! [`Dual`], so the same code computes values and, when a tangent rides along, their exact
 //! derivative along one input direction.
 use candle_core::{D, DType, Device, Tensor};
+use ugrn_candle_shared::checkpoint::LayerCount;
 use ugrn_candle_shared::{Context, kernels};
 use ugrn_sdk::{Error, Result};
 
-use crate::checkpoint::{Checkpoint, Weights};
+use crate::checkpoint::{Checkpoint, KNOWN_UNUSED_PREFIXES, Weights};
 use crate::config::{Config, LAYER_NORM_EPS};
 use crate::dual::{self, Dual, Linear};
 use crate::vocab::{CLS_TOKEN, Vocab};
@@ -17,6 +18,8 @@ use crate::vocab::{CLS_TOKEN, Vocab};
 pub const VALUE_CLAMP_MAX: f64 = 512.0;
 /// `nn.LeakyReLU()`'s default slope, used by the expression decoder.
 const LEAKY_RELU_SLOPE: f64 = 0.01;
+/// Where the encoder layers' tensors are: `transformer_encoder.layers.N.…`.
+const LAYERS_PREFIX: &str = "transformer_encoder.layers";
 
 fn linear(w: &Weights, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
     Ok(Linear {
@@ -310,9 +313,15 @@ impl ScGptModel {
         Self::from_checkpoint(&Checkpoint::open(dir, Default::default())?, device, dtype)
     }
 
+    /// Loads the checkpoint's model, refusing a weight file with tensors it does not read (other
+    /// than the released tensors `KNOWN_UNUSED_PREFIXES` lists): those mean `args.json` describes
+    /// another model.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device, dtype: DType) -> Result<Self> {
-        let vb = ckpt.var_builder(dtype, device)?;
-        Self::new(&Weights::new(vb, ckpt.weights.display()), ckpt.config.clone(), ckpt.vocab.clone())
+        let w = ckpt.weights(dtype, device)?;
+        let model = Self::new(&w, ckpt.config.clone(), ckpt.vocab.clone())?;
+        let layers = LayerCount { prefix: LAYERS_PREFIX, setting: "option `nlayers`", count: model.config.nlayers };
+        w.ensure_all_read(KNOWN_UNUSED_PREFIXES, layers)?;
+        Ok(model)
     }
 
     /// Builds the model from any tensor source (a checkpoint, or e.g. `Var`s for training).
@@ -327,7 +336,7 @@ impl ScGptModel {
             ));
         }
         let layers = (0..config.nlayers)
-            .map(|i| TransformerEncoderLayer::load(&w.pp("transformer_encoder.layers").pp(i), &config))
+            .map(|i| TransformerEncoderLayer::load(&w.pp(LAYERS_PREFIX).pp(i), &config))
             .collect::<Result<Vec<_>>>()?;
         Ok(ScGptModel {
             encoder: GeneEncoder::load(&w.pp("encoder"), &config, vocab.len())?,

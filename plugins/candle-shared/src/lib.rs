@@ -13,6 +13,7 @@ pub mod dual;
 mod error;
 pub mod kernels;
 pub mod memory;
+mod pth;
 #[cfg(feature = "testing")]
 pub mod testing;
 

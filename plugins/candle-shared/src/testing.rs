@@ -1,5 +1,10 @@
 //! What the backbones' tests share (feature `testing`, for their dev-dependency only): reading
-//! a fixture's `cases.json`, comparing results with a reference, and a seeded generator.
+//! a fixture's `cases.json`, comparing results with a reference, a seeded generator, and writing
+//! tensors as a PyTorch checkpoint.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
 use candle_core::{DType, Tensor};
 
 /// `(abs, rel)` from a fixture's `cases.json`.
@@ -121,6 +126,80 @@ impl Rng {
         }
         picked
     }
+}
+
+/// Writes `tensors` as a PyTorch zip checkpoint, the format `torch.save(state_dict)` writes:
+/// `archive/data.pkl` holds an OrderedDict of `torch._utils._rebuild_tensor_v2(...)` calls whose
+/// storages are the raw little-endian files `archive/data/<key>`. Each tensor keeps its dtype
+/// (f32, f64, i32 or i64), so tests can store a weight as PyTorch would store an integer buffer.
+pub fn write_pytorch_checkpoint(path: &Path, tensors: &HashMap<String, Tensor>) {
+    fn unicode(p: &mut Vec<u8>, s: &str) {
+        p.push(b'X');
+        p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        p.extend_from_slice(s.as_bytes());
+    }
+    fn int(p: &mut Vec<u8>, i: usize) {
+        p.push(b'J');
+        p.extend_from_slice(&(i as i32).to_le_bytes());
+    }
+    fn tuple(p: &mut Vec<u8>, items: &[usize]) {
+        p.push(b'(');
+        items.iter().for_each(|&i| int(p, i));
+        p.push(b't');
+    }
+    /// PyTorch's storage class for the tensor's dtype and its elements as little-endian bytes.
+    fn storage(t: &Tensor) -> (&'static str, Vec<u8>) {
+        let flat = t.flatten_all().unwrap();
+        match t.dtype() {
+            DType::F32 => {
+                ("FloatStorage", flat.to_vec1::<f32>().unwrap().iter().flat_map(|x| x.to_le_bytes()).collect())
+            }
+            DType::F64 => {
+                ("DoubleStorage", flat.to_vec1::<f64>().unwrap().iter().flat_map(|x| x.to_le_bytes()).collect())
+            }
+            DType::I32 => ("IntStorage", flat.to_vec1::<i32>().unwrap().iter().flat_map(|x| x.to_le_bytes()).collect()),
+            DType::I64 => {
+                ("LongStorage", flat.to_vec1::<i64>().unwrap().iter().flat_map(|x| x.to_le_bytes()).collect())
+            }
+            other => panic!("no PyTorch storage written for {other:?}"),
+        }
+    }
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut pkl = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (key, name) in names.into_iter().enumerate() {
+        let t = &tensors[name];
+        let dims = t.dims().to_vec();
+        let mut strides = vec![1usize; dims.len()];
+        for i in (0..dims.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * dims[i + 1];
+        }
+        let (class, bytes) = storage(t);
+        unicode(&mut pkl, name);
+        pkl.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        pkl.push(b'(');
+        unicode(&mut pkl, "storage");
+        pkl.extend_from_slice(format!("ctorch\n{class}\n").as_bytes());
+        unicode(&mut pkl, &key.to_string());
+        unicode(&mut pkl, "cpu");
+        int(&mut pkl, t.elem_count());
+        pkl.extend_from_slice(b"tQ");
+        int(&mut pkl, 0);
+        tuple(&mut pkl, &dims);
+        tuple(&mut pkl, &strides);
+        pkl.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
+        zip.start_file(format!("archive/data/{key}"), options).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    pkl.extend_from_slice(b"u.");
+    zip.start_file("archive/data.pkl", options).unwrap();
+    zip.write_all(&pkl).unwrap();
+    zip.start_file("archive/version", options).unwrap();
+    zip.write_all(b"3\n").unwrap();
+    zip.finish().unwrap();
 }
 
 #[cfg(test)]

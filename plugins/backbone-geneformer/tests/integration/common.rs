@@ -1,13 +1,14 @@
 //! Helpers shared by this crate's integration tests.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use ugrn_backbone_geneformer::{BertForMaskedLM, Config, Geneformer, GeneformerOracle, Weights};
-pub use ugrn_candle_shared::testing::{Closeness, Rng, assert_close, floats, ints, shape, to_f64};
+pub use ugrn_candle_shared::testing::{
+    Closeness, Rng, assert_close, floats, ints, shape, to_f64, write_pytorch_checkpoint,
+};
 use ugrn_sdk::{Backbone, LoadRequest, ParamValue, Params};
 
 pub const FIXTURE_ENV: &str = "UGRN_GENEFORMER_FIXTURE";
@@ -174,64 +175,6 @@ pub fn write_checkpoint(dir: &Path, tensors: &HashMap<String, Tensor>) {
         std::fs::copy(fixture_dir().join(file), dir.join(file)).unwrap();
     }
     candle_core::safetensors::save(tensors, dir.join("model.safetensors")).unwrap();
-}
-
-/// Writes `tensors` (f32) as a PyTorch zip checkpoint, the format `torch.save(state_dict)`
-/// writes: `archive/data.pkl` holds an OrderedDict of `torch._utils._rebuild_tensor_v2(...)`
-/// calls whose storages are the raw little-endian files `archive/data/<key>`.
-pub fn write_pytorch_bin(path: &Path, tensors: &HashMap<String, Tensor>) {
-    fn unicode(p: &mut Vec<u8>, s: &str) {
-        p.push(b'X');
-        p.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        p.extend_from_slice(s.as_bytes());
-    }
-    fn int(p: &mut Vec<u8>, i: usize) {
-        p.push(b'J');
-        p.extend_from_slice(&(i as i32).to_le_bytes());
-    }
-    fn tuple(p: &mut Vec<u8>, items: &[usize]) {
-        p.push(b'(');
-        items.iter().for_each(|&i| int(p, i));
-        p.push(b't');
-    }
-    let mut names: Vec<&String> = tensors.keys().collect();
-    names.sort();
-    let mut pkl = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
-    let file = std::fs::File::create(path).unwrap();
-    let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (key, name) in names.into_iter().enumerate() {
-        let t = &tensors[name];
-        let dims = t.dims().to_vec();
-        let mut strides = vec![1usize; dims.len()];
-        for i in (0..dims.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * dims[i + 1];
-        }
-        unicode(&mut pkl, name);
-        pkl.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
-        pkl.push(b'(');
-        unicode(&mut pkl, "storage");
-        pkl.extend_from_slice(b"ctorch\nFloatStorage\n");
-        unicode(&mut pkl, &key.to_string());
-        unicode(&mut pkl, "cpu");
-        int(&mut pkl, t.elem_count());
-        pkl.extend_from_slice(b"tQ");
-        int(&mut pkl, 0);
-        tuple(&mut pkl, &dims);
-        tuple(&mut pkl, &strides);
-        pkl.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
-        let data: Vec<f32> = t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        zip.start_file(format!("archive/data/{key}"), options).unwrap();
-        for x in data {
-            zip.write_all(&x.to_le_bytes()).unwrap();
-        }
-    }
-    pkl.extend_from_slice(b"u.");
-    zip.start_file("archive/data.pkl", options).unwrap();
-    zip.write_all(&pkl).unwrap();
-    zip.start_file("archive/version", options).unwrap();
-    zip.write_all(b"3\n").unwrap();
-    zip.finish().unwrap();
 }
 
 /// A BERT config of the given size and activation (tied decoder).

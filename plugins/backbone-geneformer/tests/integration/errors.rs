@@ -2,7 +2,8 @@
 //! with a message saying what is wrong. Each loading test writes a modified copy of the fixture
 //! into a temporary folder.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use candle_core::{DType, Device, Tensor};
@@ -37,6 +38,102 @@ fn missing_tensor_is_named() {
         write_checkpoint(tmp.path(), &tensors);
         let weights = tmp.path().join("model.safetensors");
         assert_eq!(load_error(tmp.path(), &[]), format!("{}: missing tensor `{name}`", weights.display()));
+    }
+}
+
+/// A checkpoint folder of `tensors` in each weight format, with the `file` parameter that
+/// reads it and the weight file's path.
+fn write_both_formats(tensors: &HashMap<String, Tensor>) -> Vec<(tempfile::TempDir, &'static str, PathBuf)> {
+    let safetensors = tempfile::tempdir().unwrap();
+    write_checkpoint(safetensors.path(), tensors);
+    let bin = tempfile::tempdir().unwrap();
+    write_checkpoint(bin.path(), tensors);
+    std::fs::remove_file(bin.path().join("model.safetensors")).unwrap();
+    write_pytorch_checkpoint(&bin.path().join("pytorch_model.bin"), tensors);
+    let (st_path, bin_path) = (safetensors.path().join("model.safetensors"), bin.path().join("pytorch_model.bin"));
+    vec![(safetensors, "safetensors", st_path), (bin, "bin", bin_path)]
+}
+
+#[test]
+fn unknown_tensor_is_named() {
+    // A sequence-classification head: not part of the masked-LM model.
+    let Sizes { hidden, .. } = fixture_sizes();
+    let mut tensors = fixture_tensors();
+    tensors.insert("classifier.weight".into(), Tensor::zeros((2, hidden), DType::F32, &Device::Cpu).unwrap());
+    for (dir, file, weights) in write_both_formats(&tensors) {
+        assert_eq!(
+            load_error(dir.path(), &[("file", file)]),
+            format!("{}: 1 tensor is not used by the model: `classifier.weight`", weights.display())
+        );
+    }
+}
+
+#[test]
+fn integer_tensor_is_named_with_its_dtype() {
+    for (dtype, name) in [(DType::I32, "I32"), (DType::I64, "I64")] {
+        let mut tensors = fixture_tensors();
+        let bias = tensors["cls.predictions.bias"].to_dtype(dtype).unwrap();
+        tensors.insert("cls.predictions.bias".into(), bias);
+        for (dir, file, weights) in write_both_formats(&tensors) {
+            assert_eq!(
+                load_error(dir.path(), &[("file", file)]),
+                format!(
+                    "{}: tensor `cls.predictions.bias` has dtype {name}; weights must be one of F16, BF16, F32, F64",
+                    weights.display()
+                ),
+                "{file}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fewer_layers_than_the_checkpoint_names_the_unused_layer() {
+    let layers = fixture_sizes().layers;
+    assert!(layers >= 2, "the fixture needs two layers to drop one");
+    let last = layers - 1;
+    let prefix = format!("bert.encoder.layer.{last}.");
+    let mut unused: Vec<String> = fixture_tensors().into_keys().filter(|name| name.starts_with(&prefix)).collect();
+    unused.sort();
+    assert!(unused.len() > 5, "a layer has more tensors than the message names");
+    let named: Vec<String> = unused[..5].iter().map(|name| format!("`{name}`")).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    with_config(tmp.path(), "num_hidden_layers", last.into());
+    assert_eq!(
+        load_error(tmp.path(), &[]),
+        format!(
+            "{}: {} tensors are not used by the model: {} and {} more; config `num_hidden_layers` = {last} may be wrong: the file also has layer {last}",
+            tmp.path().join("model.safetensors").display(),
+            unused.len(),
+            named.join(", "),
+            unused.len() - 5
+        )
+    );
+}
+
+#[test]
+fn released_tensors_the_readout_does_not_use_still_load() {
+    let Sizes { hidden, positions, .. } = fixture_sizes();
+    let mut tensors = fixture_tensors();
+    // As BERT pretraining and older transformers save them: the int64 `position_ids` buffer,
+    // the pooler and next-sentence head, and second copies of the tied decoder weight and bias.
+    let position_ids = Tensor::arange(0i64, positions as i64, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    tensors.insert("bert.embeddings.position_ids".into(), position_ids);
+    let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    tensors.insert("bert.pooler.dense.weight".into(), zeros(&[hidden, hidden]));
+    tensors.insert("bert.pooler.dense.bias".into(), zeros(&[hidden]));
+    tensors.insert("cls.seq_relationship.weight".into(), zeros(&[2, hidden]));
+    tensors.insert("cls.seq_relationship.bias".into(), zeros(&[2]));
+    tensors.insert("cls.predictions.decoder.weight".into(), tensors["bert.embeddings.word_embeddings.weight"].clone());
+    tensors.insert("cls.predictions.decoder.bias".into(), tensors["cls.predictions.bias"].clone());
+    let ids = Tensor::from_vec(gene_tokens(&[3, 7, 31, 0]), (1, 4), &Device::Cpu).unwrap();
+    let logits = |oracle: &ugrn_backbone_geneformer::GeneformerOracle| {
+        to_f64(&oracle.model().forward(&ids, None).unwrap().logits)
+    };
+    let expected = logits(&load_oracle(&fixture_dir(), &[], "f32").unwrap());
+    for (dir, file, _) in write_both_formats(&tensors) {
+        assert_eq!(logits(&load_oracle(dir.path(), &[("file", file)], "f32").unwrap()), expected, "{file}");
     }
 }
 
@@ -136,7 +233,7 @@ fn weight_file_choice() {
         load_error(tmp.path(), &[]),
         format!("{}: no weights: neither model.safetensors nor pytorch_model.bin is present", tmp.path().display())
     );
-    write_pytorch_bin(&tmp.path().join("pytorch_model.bin"), &fixture_tensors());
+    write_pytorch_checkpoint(&tmp.path().join("pytorch_model.bin"), &fixture_tensors());
     assert_eq!(
         load_error(tmp.path(), &[("file", "safetensors")]),
         format!("{}: weight file not found (file = safetensors)", tmp.path().join("model.safetensors").display())

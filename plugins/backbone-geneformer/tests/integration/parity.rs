@@ -85,7 +85,7 @@ fn batch_parity_pytorch_bin() {
     let mut tensors = fixture_tensors();
     tensors.insert("cls.predictions.decoder.weight".into(), tensors["bert.embeddings.word_embeddings.weight"].clone());
     tensors.insert("cls.predictions.decoder.bias".into(), tensors["cls.predictions.bias"].clone());
-    write_pytorch_bin(&tmp.path().join("pytorch_model.bin"), &tensors);
+    write_pytorch_checkpoint(&tmp.path().join("pytorch_model.bin"), &tensors);
     // `auto` finds the .bin when there is no safetensors file.
     check_batch(
         &load(tmp.path(), WeightFile::Auto, &Device::Cpu, DType::F32),

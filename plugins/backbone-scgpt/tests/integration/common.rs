@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use ugrn_backbone_scgpt::{Config, ScGpt, ScGptModel, ScGptOracle, Vocab, Weights};
-pub use ugrn_candle_shared::testing::{Closeness, Rng, assert_close, floats, ints, shape, to_f64, tolerance};
+pub use ugrn_candle_shared::testing::{
+    Closeness, Rng, assert_close, floats, ints, shape, to_f64, tolerance, write_pytorch_checkpoint,
+};
 use ugrn_sdk::{LoadRequest, ParamValue, Params};
 
 pub const FIXTURE_ENV: &str = "UGRN_SCGPT_FIXTURE";

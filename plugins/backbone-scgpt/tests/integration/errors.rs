@@ -2,10 +2,11 @@
 //! the fixture into a temporary folder.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use candle_core::{DType, Device, Tensor};
+use ugrn_backbone_scgpt::testing::write_random_checkpoint;
 
 /// Copies the fixture's args.json and vocab.json into `dir`, with `tensors` as model.safetensors.
 fn write_checkpoint(dir: &Path, tensors: &HashMap<String, Tensor>) {
@@ -13,6 +14,28 @@ fn write_checkpoint(dir: &Path, tensors: &HashMap<String, Tensor>) {
         std::fs::copy(fixture_dir().join(file), dir.join(file)).unwrap();
     }
     candle_core::safetensors::save(tensors, dir.join("model.safetensors")).unwrap();
+}
+
+/// A checkpoint folder of `tensors` in each weight format, with the `file` parameter that
+/// reads it and the weight file's path.
+fn write_both_formats(tensors: &HashMap<String, Tensor>) -> Vec<(tempfile::TempDir, &'static str, PathBuf)> {
+    let safetensors = tempfile::tempdir().unwrap();
+    write_checkpoint(safetensors.path(), tensors);
+    let pt = tempfile::tempdir().unwrap();
+    for file in ["args.json", "vocab.json"] {
+        std::fs::copy(fixture_dir().join(file), pt.path().join(file)).unwrap();
+    }
+    write_pytorch_checkpoint(&pt.path().join("best_model.pt"), tensors);
+    let (st_path, pt_path) = (safetensors.path().join("model.safetensors"), pt.path().join("best_model.pt"));
+    vec![(safetensors, "safetensors", st_path), (pt, "pt", pt_path)]
+}
+
+/// Sets `key` of the args.json in `dir`.
+fn set_arg(dir: &Path, key: &str, value: serde_json::Value) {
+    let path = dir.join("args.json");
+    let mut args: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    args[key] = value;
+    std::fs::write(&path, args.to_string()).unwrap();
 }
 
 fn load_error(dir: &Path, file: &str) -> String {
@@ -33,6 +56,150 @@ fn missing_tensor_is_named() {
         load_error(tmp.path(), "auto"),
         format!("{}: missing tensor `transformer_encoder.layers.1.norm2.bias`", weights.display())
     );
+}
+
+#[test]
+fn missing_tensor_of_a_pt_file_is_named() {
+    let mut tensors = fixture_tensors();
+    tensors.remove("value_encoder.norm.weight").unwrap();
+    let (_dir, file, weights) = write_both_formats(&tensors).pop().unwrap();
+    assert_eq!(
+        load_error(weights.parent().unwrap(), file),
+        format!("{}: missing tensor `value_encoder.norm.weight`", weights.display())
+    );
+}
+
+#[test]
+fn unknown_tensor_is_named() {
+    // Batch-label tensors shape what the encoder computes, so an args.json that asks for none
+    // cannot ignore them.
+    let mut tensors = fixture_tensors();
+    let d = fixture_size("embsize");
+    tensors.insert("batch_encoder.embedding.weight".into(), Tensor::zeros((3, d), DType::F32, &Device::Cpu).unwrap());
+    for (dir, file, weights) in write_both_formats(&tensors) {
+        assert_eq!(
+            load_error(dir.path(), file),
+            format!("{}: 1 tensor is not used by the model: `batch_encoder.embedding.weight`", weights.display())
+        );
+    }
+}
+
+#[test]
+fn integer_tensor_is_named_with_its_dtype() {
+    for (dtype, name) in [(DType::I32, "I32"), (DType::I64, "I64")] {
+        let mut tensors = fixture_tensors();
+        let bias = tensors["decoder.fc.0.bias"].to_dtype(dtype).unwrap();
+        tensors.insert("decoder.fc.0.bias".into(), bias);
+        for (dir, file, weights) in write_both_formats(&tensors) {
+            assert_eq!(
+                load_error(dir.path(), file),
+                format!(
+                    "{}: tensor `decoder.fc.0.bias` has dtype {name}; weights must be one of F16, BF16, F32, F64",
+                    weights.display()
+                ),
+                "{file}"
+            );
+        }
+    }
+}
+
+/// The loader's message for unused tensors: the count, the first five names, sorted, and how
+/// many more.
+fn unused_tensors_message(mut unused: Vec<String>) -> String {
+    unused.sort();
+    assert!(unused.len() > 5, "a layer has more tensors than the message names");
+    let named: Vec<String> = unused[..5].iter().map(|name| format!("`{name}`")).collect();
+    format!("{} tensors are not used by the model: {} and {} more", unused.len(), named.join(", "), unused.len() - 5)
+}
+
+#[test]
+fn fewer_layers_than_the_checkpoint_names_the_unused_layer() {
+    let layers = fixture_size("nlayers");
+    assert!(layers >= 2, "the fixture needs two layers to drop one");
+    let last = layers - 1;
+    let prefix = format!("transformer_encoder.layers.{last}.");
+    let unused = fixture_tensors().into_keys().filter(|name| name.starts_with(&prefix)).collect();
+    let expected = format!(
+        "{}; option `nlayers` = {last} may be wrong: the file also has layer {last}",
+        unused_tensors_message(unused)
+    );
+    // The safetensors file and the fixture's own best_model.pt, as PyTorch wrote it.
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(tmp.path(), &fixture_tensors());
+    std::fs::copy(fixture_dir().join("best_model.pt"), tmp.path().join("best_model.pt")).unwrap();
+    set_arg(tmp.path(), "nlayers", last.into());
+    for (file, weights) in [("safetensors", "model.safetensors"), ("pt", "best_model.pt")] {
+        assert_eq!(
+            load_error(tmp.path(), file),
+            format!("{}: {expected}", tmp.path().join(weights).display()),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn every_layer_beyond_nlayers_is_listed() {
+    // A random checkpoint two layers deeper than the fixture, read with the fixture's nlayers.
+    let layers = fixture_size("nlayers");
+    let tmp = tempfile::tempdir().unwrap();
+    let deeper = tmp.path().join("deeper-args.json");
+    let mut args: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("args.json")).unwrap()).unwrap();
+    args["nlayers"] = (layers + 2).into();
+    std::fs::write(&deeper, args.to_string()).unwrap();
+    let dir = tmp.path().join("checkpoint");
+    write_random_checkpoint(&deeper, &fixture_dir().join("vocab.json"), &dir, 1).unwrap();
+    set_arg(&dir, "nlayers", layers.into());
+    let weights = dir.join("model.safetensors");
+    let extra =
+        [format!("transformer_encoder.layers.{layers}."), format!("transformer_encoder.layers.{}.", layers + 1)];
+    let unused = candle_core::safetensors::load(&weights, &Device::Cpu)
+        .unwrap()
+        .into_keys()
+        .filter(|name| extra.iter().any(|prefix| name.starts_with(prefix)))
+        .collect();
+    assert_eq!(
+        load_error(&dir, "auto"),
+        format!(
+            "{}: {}; option `nlayers` = {layers} may be wrong: the file also has layers {layers}, {}",
+            weights.display(),
+            unused_tensors_message(unused),
+            layers + 1
+        )
+    );
+}
+
+#[test]
+fn released_heads_the_readout_does_not_use_still_load() {
+    let d = fixture_size("embsize");
+    let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    let mut tensors = fixture_tensors();
+    // scGPT_human's flag embedding of generative pretraining, and a fine-tuned checkpoint's
+    // cell-type and adversarial batch heads (3 classes, 2 batches).
+    for (name, shape) in [
+        ("flag_encoder.weight", vec![2, d]),
+        ("cls_decoder._decoder.0.weight", vec![d, d]),
+        ("cls_decoder._decoder.0.bias", vec![d]),
+        ("cls_decoder.out_layer.weight", vec![3, d]),
+        ("cls_decoder.out_layer.bias", vec![3]),
+        ("grad_reverse_discriminator._decoder.0.weight", vec![d, d]),
+        ("grad_reverse_discriminator.out_layer.weight", vec![2, d]),
+    ] {
+        tensors.insert(name.into(), zeros(&shape));
+    }
+    let original = load_oracle(&fixture_dir(), "auto", "f32").unwrap();
+    let ids = Tensor::from_vec(vec![fixture_vocab()["<cls>"], 0, 1, 2], (1, 4), &Device::Cpu).unwrap();
+    let values = Tensor::from_vec(vec![0f32, 1.0, 2.0, 0.0], (1, 4), &Device::Cpu).unwrap();
+    let expected = to_f64(&original.model().readout(&ids, &values, None).unwrap());
+    for (dir, file, _) in write_both_formats(&tensors) {
+        let oracle = load_oracle(dir.path(), file, "f32").unwrap();
+        assert_eq!(to_f64(&oracle.model().readout(&ids, &values, None).unwrap()), expected, "{file}");
+        // With MVC off the MVC decoder's tensors go unread, which the readout never needed.
+        set_arg(dir.path(), "MVC", false.into());
+        let without_mvc = load_oracle(dir.path(), file, "f32").unwrap();
+        assert!(without_mvc.model().mvc_decoder.is_none());
+        assert_eq!(to_f64(&without_mvc.model().readout(&ids, &values, None).unwrap()), expected, "{file}");
+    }
 }
 
 #[test]
