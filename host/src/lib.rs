@@ -7,6 +7,7 @@ pub mod devices;
 pub mod experiment;
 pub mod grn_h5ad;
 pub mod infer;
+pub mod install;
 pub mod oracle;
 pub mod plots;
 pub mod plugin;

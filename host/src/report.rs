@@ -286,6 +286,7 @@ impl ReportWriter {
             .collect();
         let results = json!({
             "ugrn_version": env!("CARGO_PKG_VERSION"),
+            "git_commit": env!("UGRN_GIT_COMMIT"),
             "workflow": workflow.file.display().to_string(),
             "model": model,
             "plugins": plugins,

@@ -154,8 +154,14 @@ fn leave_dataset_out_run_writes_a_full_report_and_reuses_features() {
     assert_eq!(json["rows"][0]["pairs"]["positives"], 15);
     assert_eq!(json["rows"][0]["pairs"]["negatives"], 15);
     assert_eq!(json["ugrn_version"], env!("CARGO_PKG_VERSION"));
+    // The commit the binary was built from (this test's build), or "unknown" outside git.
+    let head =
+        std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output();
+    let head =
+        head.ok().filter(|o| o.status.success()).map(|o| String::from_utf8(o.stdout).unwrap().trim().to_string());
+    assert_eq!(json["git_commit"], head.as_deref().unwrap_or("unknown"));
     let resolved = std::fs::read_to_string(out.join("workflow.resolved.toml")).unwrap();
-    assert!(resolved.contains("baselines = [") && resolved.contains("learning_rate = 0.001"), "{resolved}");
+    assert!(resolved.contains("baselines = \"model\"") && resolved.contains("learning_rate = 0.001"), "{resolved}");
     // Its paths are absolute: copied into another folder, it still resolves.
     let elsewhere = tempfile::tempdir().unwrap();
     let copy = elsewhere.path().join("rerun.toml");

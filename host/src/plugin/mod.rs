@@ -125,22 +125,30 @@ fn plugin_file(path: &Path) -> Option<PluginFile> {
     }
 }
 
-/// The folders searched when nothing else is said: next to the running executable (a
-/// `target/<profile>` folder when run from the workspace), and the workspace's release and debug
-/// builds, each with its `deps/` (where `cargo test` leaves cdylibs).
+/// The folders searched when nothing else is said, all found from the running executable: its
+/// own folder; when that is a cargo build folder (`target/<profile>`, or its `deps/`), the
+/// release and debug builds beside it; and `<prefix>/lib/ugrn` for an executable in
+/// `<prefix>/bin/`. Each with its `deps/` (where `cargo test` leaves cdylibs).
 pub fn default_search_path() -> Vec<PathBuf> {
+    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    search_path_for(exe_dir.as_deref())
+}
+
+fn search_path_for(exe_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
+    if let Some(dir) = exe_dir {
         let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") { dir.parent() } else { Some(dir) };
         if let Some(p) = profile_dir {
             dirs.push(p.to_path_buf());
+            if let Some(target) = p.parent().filter(|t| t.file_name().is_some_and(|n| n == "target")) {
+                dirs.extend(["release", "debug"].map(|profile| target.join(profile)));
+            }
+            if p.file_name().is_some_and(|n| n == "bin")
+                && let Some(prefix) = p.parent()
+            {
+                dirs.push(prefix.join("lib").join("ugrn"));
+            }
         }
-    }
-    let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target");
-    for profile in ["release", "debug"] {
-        dirs.push(workspace_target.join(profile));
     }
     let mut out = Vec::new();
     for d in dirs {
@@ -305,6 +313,20 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugins_are_searched_beside_the_executable_never_where_it_was_built() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            search_path_for(Some(Path::new("/x/target/debug/deps"))),
+            [p("/x/target/debug"), p("/x/target/debug/deps"), p("/x/target/release"), p("/x/target/release/deps")]
+        );
+        assert_eq!(
+            search_path_for(Some(Path::new("/opt/ugrn/bin"))),
+            [p("/opt/ugrn/bin"), p("/opt/ugrn/bin/deps"), p("/opt/ugrn/lib/ugrn"), p("/opt/ugrn/lib/ugrn/deps")]
+        );
+        assert_eq!(search_path_for(Some(Path::new("/tmp/moved"))), [p("/tmp/moved"), p("/tmp/moved/deps")]);
+    }
 
     #[test]
     fn typed_getters_say_what_is_missing() {

@@ -258,13 +258,10 @@ pub enum DirectScore {
     AbsFeature,
 }
 
-/// The repository root this host was built from (for the default data roots).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
+/// The data roots of a workflow that names none: the shipped labels the binary finds (see
+/// [`crate::install`]) and the shared data folder beside them; none when it finds nothing.
 pub fn default_data_roots() -> Vec<PathBuf> {
-    BeelineSource::for_repo(&repo_root()).roots
+    crate::install::shipped_root().map(|root| BeelineSource::for_repo(&root).roots).unwrap_or_default()
 }
 
 /// The largest workflow file read.

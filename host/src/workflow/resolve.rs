@@ -194,7 +194,16 @@ impl Checker<'_> {
         } else {
             data.roots.iter().map(|r| base.join(r)).collect()
         };
-        if !data.roots.iter().any(|r| r.is_dir()) {
+        if data.roots.is_empty() {
+            self.problem(
+                "data.roots",
+                format!(
+                    "not given, and this ugrn finds no shipped data/beeline above its executable or in \
+                     <prefix>/share/ugrn: set data.roots, or {} to the folder holding data/",
+                    crate::install::HOME_ENV
+                ),
+            );
+        } else if !data.roots.iter().any(|r| r.is_dir()) {
             let roots: Vec<String> = data.roots.iter().map(|r| r.display().to_string()).collect();
             self.problem("data.roots", format!("none of these folders exists: {}", roots.join(", ")));
         }

@@ -145,6 +145,46 @@ fn check_refuses_what_the_model_cannot_take() {
     );
 }
 
+/// A binary moved out of the build folder finds the shipped data from where it is (an install
+/// prefix, or `UGRN_HOME`), never from the folder it was built in.
+#[test]
+fn a_moved_binary_finds_its_data_beside_it_or_says_how_to_point_to_it() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let prefix = tempfile::tempdir().unwrap();
+    std::fs::create_dir(prefix.path().join("bin")).unwrap();
+    let exe = prefix.path().join("bin/ugrn");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_ugrn"), &exe)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_ugrn"), &exe).map(drop))
+        .unwrap();
+    let built = Path::new(env!("CARGO_BIN_EXE_ugrn")).parent().unwrap();
+    let plugins = std::env::join_paths([built.to_path_buf(), built.join("deps")]).unwrap();
+    let file = prefix.path().join("wf.toml");
+    std::fs::write(&file, workflow(repo.join("models/ugrn-mini").to_str().unwrap(), "", "probe-emb")).unwrap();
+    let check = |home: Option<&Path>| {
+        let mut command = Command::new(&exe);
+        command.args(["check", file.to_str().unwrap()]).env("UGRN_PLUGIN_PATH", &plugins).env("RUST_LOG", "error");
+        command.env_remove("UGRN_HOME");
+        if let Some(home) = home {
+            command.env("UGRN_HOME", home);
+        }
+        let out = command.current_dir(prefix.path()).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, stderr) = check(None);
+    assert!(!ok, "nothing shipped beside the binary yet");
+    assert!(
+        stderr.contains(
+            "data.roots: not given, and this ugrn finds no shipped data/beeline above its executable or in \
+             <prefix>/share/ugrn: set data.roots, or UGRN_HOME to the folder holding data/"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(check(Some(&repo)), (true, String::new()), "UGRN_HOME names the folder holding data/");
+    std::fs::create_dir_all(prefix.path().join("share/ugrn/data")).unwrap();
+    std::os::unix::fs::symlink(repo.join("data/beeline"), prefix.path().join("share/ugrn/data/beeline")).unwrap();
+    assert_eq!(check(None), (true, String::new()), "an install prefix holds it in share/ugrn");
+}
+
 #[test]
 fn check_refuses_a_dataset_both_trained_and_tested_on() {
     let text = workflow("model", "", "probe-vvp").replace("test = [\"mDC\"]", "test = [\"mDC\", \"hESC\"]");
