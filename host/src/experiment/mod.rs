@@ -5,7 +5,8 @@
 //! `fit` (a translator per method, fitted and applied, its features through the session's
 //! cache; `direct` for methods without one), `ensemble` (mean of the members' logits),
 //! `evaluate` (the evaluator on every outcome), then the report, which keeps every fitted
-//! translator for `ugrn infer`. `preflight` checks a workflow against its loaded model
+//! translator for `ugrn infer`; `reference` scores need no model (the degree prior).
+//! `preflight` checks a workflow against its loaded model
 //! without running it (`ugrn check`).
 mod direct;
 mod ensemble;
@@ -13,6 +14,7 @@ mod evaluate;
 mod fit;
 mod preflight;
 mod prepare;
+mod reference;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use crate::plugin::Registry;
 use crate::report::{Outcome, Report, ReportWriter};
 use crate::session::{BackboneSetup, Session};
 use crate::translators::{self, BackboneRecord, Manifest, PluginRecord, SavedKind, SavedMethod};
-use crate::workflow::{MethodKind, Problem, Problems, ResolvedPlugin, ResolvedWorkflow};
+use crate::workflow::{MethodKind, Problem, Problems, Reference, ResolvedPlugin, ResolvedWorkflow};
 use prepare::NetworkData;
 
 pub struct RunOptions {
@@ -99,6 +101,7 @@ fn score_methods(
                 outcomes
             }
             MethodKind::Direct { probe, score } => direct::scores(runner, &timed_as, &data.tests, probe, *score),
+            MethodKind::Reference(Reference::DegreePrior) => reference::degree_prior(data),
             MethodKind::Ensemble { members } => {
                 if members.iter().all(|m| saved.iter().any(|s| &s.manifest.method == m)) {
                     let kind = SavedKind::Ensemble { members: members.clone() };

@@ -24,7 +24,7 @@ pub fn against_model(workflow: &ResolvedWorkflow, registry: &Registry, oracle: &
         let (probe, direct) = match kind {
             MethodKind::Translated { probe, .. } => (probe, false),
             MethodKind::Direct { probe, .. } => (probe, true),
-            MethodKind::Ensemble { .. } => continue,
+            MethodKind::Ensemble { .. } | MethodKind::Reference(_) => continue,
         };
         match probe_columns(registry, probe, info) {
             Err(reason) => problem(format!("{key}.probe"), format!("{reason} [plugin {}]", probe.plugin)),

@@ -249,6 +249,9 @@ pub struct Method {
     /// Mean of the members' logits (names of other methods).
     #[serde(default)]
     pub ensemble: Vec<String>,
+    /// A score that needs no model, computed by the host from the training labels.
+    #[serde(default)]
+    pub reference: Option<Reference>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +259,16 @@ pub struct Method {
 pub enum DirectScore {
     Feature,
     AbsFeature,
+}
+
+/// Scores from the training labels alone, which no plugin sees: what gene identity carried
+/// from training to test is worth, for tables to show beside the probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reference {
+    /// The source's out-degree plus the target's in-degree in the training datasets' networks,
+    /// genes matched by upper-cased name; 0 for genes the training networks do not have.
+    DegreePrior,
 }
 
 /// The data roots of a workflow that names none: the shipped labels the binary finds (see

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use ugrn_sdk::{ParamSpec, Params, PluginKind};
 
 use super::{
-    DataSection, DirectScore, Method, PluginTable, Problem, Problems, RunSection, Workflow, default_data_roots,
-    param_to_toml, toml_to_param,
+    DataSection, DirectScore, Method, PluginTable, Problem, Problems, Reference, RunSection, Workflow,
+    default_data_roots, param_to_toml, toml_to_param,
 };
 use crate::data::{BEELINE_DATASETS, BEELINE_NETWORKS, UserDatasetSpec};
 use crate::plugin::Registry;
@@ -38,13 +38,20 @@ pub enum MethodKind {
     Translated { probe: ResolvedPlugin, translator: ResolvedPlugin },
     Direct { probe: ResolvedPlugin, score: DirectScore },
     Ensemble { members: Vec<String> },
+    Reference(Reference),
 }
 
 impl MethodKind {
     /// The `[[method]]` table this method is written as.
     fn table(&self, name: &str) -> Method {
-        let mut method =
-            Method { name: name.to_string(), probe: None, translator: None, score: None, ensemble: Vec::new() };
+        let mut method = Method {
+            name: name.to_string(),
+            probe: None,
+            translator: None,
+            score: None,
+            ensemble: Vec::new(),
+            reference: None,
+        };
         match self {
             MethodKind::Translated { probe, translator } => {
                 method.probe = Some(probe.table());
@@ -55,6 +62,7 @@ impl MethodKind {
                 method.score = Some(*score);
             }
             MethodKind::Ensemble { members } => method.ensemble = members.clone(),
+            MethodKind::Reference(reference) => method.reference = Some(*reference),
         }
         method
     }
@@ -330,9 +338,16 @@ impl Checker<'_> {
         resolved
     }
 
-    /// One method, `key` naming it: probe + translator, probe + score, or an ensemble of other
-    /// `methods` with translators.
+    /// One method, `key` naming it: probe + translator, probe + score, an ensemble of other
+    /// `methods` with translators, or a reference score.
     fn resolve_method(&mut self, key: &str, m: &Method, methods: &[Method]) -> Option<MethodKind> {
+        if let Some(reference) = m.reference {
+            if m.probe.is_none() && m.translator.is_none() && m.score.is_none() && m.ensemble.is_empty() {
+                return Some(MethodKind::Reference(reference));
+            }
+            self.problem(key, "a `reference` method takes no `probe`, `translator`, `score` or `ensemble`");
+            return None;
+        }
         match (&m.probe, &m.translator, m.score, m.ensemble.is_empty()) {
             (Some(p), Some(t), None, true) => {
                 let probe = self.resolve_plugin(&format!("{key}.probe"), p, PluginKind::Probe);
@@ -354,7 +369,10 @@ impl Checker<'_> {
                 Some(MethodKind::Ensemble { members: m.ensemble.clone() })
             }
             _ => {
-                self.problem(key, "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`");
+                self.problem(
+                    key,
+                    "a method is either `probe` + `translator`, `probe` + `score`, `ensemble`, or `reference`",
+                );
                 None
             }
         }
@@ -533,6 +551,35 @@ probe = { plugin = "probe-x" }
                 "dataset[3].name: is empty",
             ]
         );
+    }
+
+    #[test]
+    fn a_reference_method_stands_alone_and_is_written_back() {
+        let text = |extra: &str| {
+            format!(
+                "[backbone]\nplugin = \"b\"\n[data]\ntrain = [\"hESC\"]\ntest = [\"mDC\"]\n\
+                 [[method]]\nname = \"Degree prior\"\nreference = \"degree-prior\"\n{extra}"
+            )
+        };
+        let resolve = |text: &str| {
+            let workflow = Workflow::parse(text, "wf.toml").unwrap();
+            ResolvedWorkflow::resolve(Path::new("wf.toml"), workflow, &Registry::default())
+        };
+        // No plugins are registered, so other problems are reported; none names the method.
+        let problems = resolve(&text("")).unwrap_err();
+        assert!(problems.0.iter().all(|p| !p.key.starts_with("method")), "{problems}");
+        let problems = resolve(&text("score = \"feature\"\n")).unwrap_err();
+        let method: Vec<String> =
+            problems.0.iter().filter(|p| p.key.starts_with("method")).map(|p| p.to_string()).collect();
+        assert_eq!(
+            method,
+            [
+                "wf.toml: method[0] (Degree prior): a `reference` method takes no `probe`, `translator`, `score` or `ensemble`"
+            ]
+        );
+        let kind = MethodKind::Reference(Reference::DegreePrior);
+        let table = toml::to_string(&kind.table("Degree prior")).unwrap();
+        assert_eq!(table, "name = \"Degree prior\"\nensemble = []\nreference = \"degree-prior\"\n");
     }
 
     #[test]
