@@ -494,7 +494,7 @@ probe = { plugin = "probe-x" }
         assert_eq!(problems.0[1].reason, "unknown backbone plugin `backbone-x` (available: none found)");
         assert_eq!(
             problems.0[12].reason,
-            "a method is either `probe` + `translator`, `probe` + `score`, or `ensemble`"
+            "a method is either `probe` + `translator`, `probe` + `score`, `ensemble`, or `reference`"
         );
     }
 
