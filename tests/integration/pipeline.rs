@@ -454,3 +454,30 @@ fn test_pairs_share_no_gene_with_training_pairs_and_stay_balanced() {
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(md.contains("| STRING / toyC | 0.500 (5/10) |"), "{md}");
 }
+
+/// A translator too large to allocate fails its cell naming the key, and the process lives on
+/// (before the bound it aborted on the allocation, rc 134).
+#[test]
+fn a_translator_too_large_to_allocate_fails_its_cell_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    let text = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", false);
+    let (head, _) = text.split_once("[[method]]").unwrap();
+    let text = format!(
+        "{head}[[method]]\nname = \"Emb\"\nprobe = {{ plugin = \"probe-emb\" }}\n\
+         translator = {{ plugin = \"translator-mlp\", hidden = [100000000000], epochs = 1 }}\n"
+    );
+    let file = dir.path().join("wf.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let args = ["ugrn", "--quiet", "run", file.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    let cli = <ugrn::cli::Cli as clap::Parser>::parse_from(args);
+    let code = ugrn::cli::run(cli).expect("the run itself completes");
+    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(
+        md.contains("parameter `hidden`: [100000000000] units on ")
+            && md.contains(" feature columns exceed the 268435456 weights (2^28) a translator may hold"),
+        "{md}"
+    );
+}

@@ -8,13 +8,42 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use hdf5_pure::File;
+use hdf5_pure::{Dataset, File};
 use ugrn_sdk::{Expression, GeneSymbol, Matrix};
 
 use super::{DataError, Location};
 
 fn error(path: &Path, object: &str, reason: impl std::fmt::Display) -> DataError {
     DataError::file(Location::file(path).with_object(object), reason)
+}
+
+/// At most 2^32 values in one object or in the dense genes × cells matrix (16 GiB of f32):
+/// beyond a whole atlas read densely (a million cells × 4,000 genes), yet finite. Shapes come
+/// from the file's headers, so they are checked against it before anything is read or allocated.
+const MAX_VALUES: u64 = 1 << 32;
+
+/// `rows × cols` when it is within [`MAX_VALUES`].
+fn bounded_len(dims: &[u64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).filter(|&n| n <= MAX_VALUES)
+}
+
+/// The dataset `object`, refused when its header declares more than [`MAX_VALUES`] values.
+fn dataset(file: &File, path: &Path, object: &str) -> Result<Dataset, DataError> {
+    let dataset = file.dataset(object).map_err(|e| error(path, object, e))?;
+    check_shape(&dataset, path, object)?;
+    Ok(dataset)
+}
+
+fn check_shape(dataset: &Dataset, path: &Path, object: &str) -> Result<(), DataError> {
+    let shape = dataset.shape().map_err(|e| error(path, object, e))?;
+    match bounded_len(&shape) {
+        Some(_) => Ok(()),
+        None => Err(error(
+            path,
+            object,
+            format!("shape {shape:?} holds more than the {MAX_VALUES} values (2^32) ugrn reads"),
+        )),
+    }
 }
 
 /// Gene symbols (var's index, or var's `gene_column`) and the genes × cells matrix.
@@ -55,7 +84,7 @@ fn string_column(file: &File, path: &Path, frame: &str, column: Option<&str>) ->
     let plain = group.datasets().map_err(|e| error(path, frame, e))?;
     let grouped = group.groups().map_err(|e| error(path, frame, e))?;
     if plain.contains(&name) {
-        return file.dataset(&object).and_then(|d| d.read_string()).map_err(|e| error(path, &object, e));
+        return dataset(file, path, &object)?.read_string().map_err(|e| error(path, &object, e));
     }
     if !grouped.contains(&name) {
         let mut columns: Vec<&String> = plain.iter().chain(&grouped).collect();
@@ -64,11 +93,15 @@ fn string_column(file: &File, path: &Path, frame: &str, column: Option<&str>) ->
         return Err(error(path, frame, format!("no column `{name}` (columns: {})", listed.join(", "))));
     }
     // A categorical column: integer codes into a list of category strings, -1 for missing.
-    let codes = file.dataset(&format!("{object}/codes")).and_then(|d| d.read_i64());
-    let categories = file.dataset(&format!("{object}/categories")).and_then(|d| d.read_string());
-    let (codes, categories) = codes
-        .and_then(|c| Ok((c, categories?)))
-        .map_err(|e| error(path, &object, format!("neither strings nor a categorical of strings: {e}")))?;
+    let not_categorical = |e| error(path, &object, format!("neither strings nor a categorical of strings: {e}"));
+    let (codes_object, categories_object) = (format!("{object}/codes"), format!("{object}/categories"));
+    let codes = file.dataset(&codes_object);
+    let categories = file.dataset(&categories_object);
+    let (codes, categories) = codes.and_then(|c| Ok((c, categories?))).map_err(not_categorical)?;
+    check_shape(&codes, path, &codes_object)?;
+    check_shape(&categories, path, &categories_object)?;
+    let codes = codes.read_i64().map_err(not_categorical)?;
+    let categories = categories.read_string().map_err(not_categorical)?;
     codes
         .iter()
         .enumerate()
@@ -84,9 +117,16 @@ fn string_column(file: &File, path: &Path, frame: &str, column: Option<&str>) ->
 /// `X` as a genes × cells matrix (AnnData stores cells × genes).
 fn read_x(file: &File, path: &Path, cells: usize, genes: usize) -> Result<Matrix, DataError> {
     let root = file.root();
+    if bounded_len(&[genes as u64, cells as u64]).is_none() {
+        return Err(error(
+            path,
+            "X",
+            format!("{cells} cells × {genes} genes are more than the {MAX_VALUES} values (2^32) ugrn reads densely"),
+        ));
+    }
     let mut values = Matrix::zeros(genes, cells);
     if root.datasets().map_err(|e| error(path, "/", e))?.iter().any(|d| d == "X") {
-        let x = file.dataset("X").map_err(|e| error(path, "X", e))?;
+        let x = dataset(file, path, "X")?;
         let shape = x.shape().map_err(|e| error(path, "X", e))?;
         if shape != [cells as u64, genes as u64] {
             return Err(error(path, "X", format!("shape {shape:?}, but obs has {cells} cells and var {genes} genes")));
@@ -111,7 +151,7 @@ fn read_x(file: &File, path: &Path, cells: usize, genes: usize) -> Result<Matrix
                 ));
             }
         };
-        let read = |name: &str| file.dataset(&format!("X/{name}")).map_err(|e| error(path, &format!("X/{name}"), e));
+        let read = |name: &str| dataset(file, path, &format!("X/{name}"));
         let data = read("data")?.read_f32().map_err(|e| error(path, "X/data", e))?;
         let indices = read("indices")?.read_i64().map_err(|e| error(path, "X/indices", e))?;
         let indptr = read("indptr")?.read_i64().map_err(|e| error(path, "X/indptr", e))?;
@@ -198,6 +238,43 @@ mod tests {
         assert_eq!(
             e,
             format!("{}, object `var`: no column `gene_symbols` (columns: _index, feature_name)", path.display())
+        );
+    }
+
+    /// dense.h5ad with the dimensions at `at` (a dataspace's current and maximum sizes, which
+    /// hold `was`) set to 2^40.
+    fn with_huge_dimension(dir: &Path, at: usize, was: &[u64]) -> PathBuf {
+        let mut bytes = std::fs::read(fixture("dense.h5ad")).unwrap();
+        let old: Vec<u8> = was.iter().flat_map(|d| d.to_le_bytes()).collect();
+        assert_eq!(&bytes[at..at + old.len()], &old[..], "the fixture's layout changed: see make_h5ad.py");
+        bytes[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let path = dir.join("huge.h5ad");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn shapes_beyond_the_bound_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        // var's index: a rank-1 dataspace (version 1, with maximum sizes) of 4 names.
+        let path = with_huge_dimension(dir.path(), 10520 + 8, &[4, 4]);
+        let e = read_h5ad(&path, None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}, object `var/_index`: shape [1099511627776] holds more than the 4294967296 values (2^32) ugrn reads",
+                path.display()
+            )
+        );
+        // X: 3 cells × 4 genes.
+        let path = with_huge_dimension(dir.path(), 1024, &[3, 4]);
+        let e = read_h5ad(&path, None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}, object `X`: shape [1099511627776, 4] holds more than the 4294967296 values (2^32) ugrn reads",
+                path.display()
+            )
         );
     }
 

@@ -6,6 +6,21 @@ use ugrn_sdk::{Error, Features, Matrix, Result};
 /// pairs are scored.
 const CHUNK_ROWS: usize = 16_384;
 
+/// At most 2^28 weights and biases in all (1 GiB of f32). Far beyond a translator of pair
+/// features (the default 64-32 MLP on 1,000 columns has 66,177), yet finite: training holds the
+/// weights, their gradients and Adam's two moments, 4 GiB at this bound, and a width read from
+/// a workflow or a saved state is checked against it before anything is allocated.
+pub(crate) const MAX_WEIGHTS: usize = 1 << 28;
+
+/// Weights and biases of an MLP with these layer widths (input first), None when more than
+/// [`MAX_WEIGHTS`] (or more than `usize` holds).
+pub(crate) fn weight_count(sizes: &[usize]) -> Option<usize> {
+    sizes
+        .windows(2)
+        .try_fold(0usize, |total, w| w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(total))
+        .filter(|&n| n <= MAX_WEIGHTS)
+}
+
 pub(crate) fn compute_error(e: candle_core::Error) -> Error {
     Error::compute(format!("translator-mlp: {e}"))
 }

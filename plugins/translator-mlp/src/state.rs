@@ -7,7 +7,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use ugrn_sdk::{Error, Features, Result};
 
-use crate::model::{Mlp, check_finite, compute_error, standardize};
+use crate::model::{MAX_WEIGHTS, Mlp, check_finite, compute_error, standardize, weight_count};
 
 /// Written to the `format` metadata entry so that another plugin's state is refused by name.
 const FORMAT: &str = "ugrn-translator-mlp";
@@ -134,6 +134,14 @@ impl MlpState {
             )));
         }
         let sizes: Vec<usize> = sizes.iter().map(|&s| s as usize).collect();
+        // The tensors below must match these widths, so this bounds what decoding allocates
+        // whatever the header claims.
+        if weight_count(&sizes).is_none() {
+            return Err(Error::invalid(format!(
+                "translator state: tensor `layer_sizes` is {sizes:?}: more than the {MAX_WEIGHTS} weights (2^28) \
+                 a translator may hold"
+            )));
+        }
 
         let inputs = sizes[0];
         let mean = floats(&st, "mean", &[inputs])?;

@@ -7,7 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ugrn_sdk::{Error, FittedTranslator, LabeledFeatures, Matrix, Params, Result};
 
-use crate::model::{Mlp, bce_with_logits, check_finite, compute_error, standardize, targets};
+use crate::model::{
+    MAX_WEIGHTS, Mlp, bce_with_logits, check_finite, compute_error, standardize, targets, weight_count,
+};
 use crate::state::{Layer, MlpState};
 
 /// The resolved training parameters.
@@ -82,6 +84,15 @@ pub(crate) fn fit(config: &Config, train: &LabeledFeatures, validation: &Labeled
     let (mean, std) = column_statistics(&train.features.values);
     let sizes: Vec<usize> =
         std::iter::once(cols).chain(config.hidden.iter().copied()).chain(std::iter::once(1)).collect();
+    if weight_count(&sizes).is_none() {
+        return Err(Error::param(
+            "hidden",
+            format!(
+                "{:?} units on {cols} feature columns exceed the {MAX_WEIGHTS} weights (2^28) a translator may hold",
+                config.hidden
+            ),
+        ));
+    }
     let mut log = vec![format!(
         "MLP {}, {rows} training rows ({} positive), {} validation rows ({} positive)",
         sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),

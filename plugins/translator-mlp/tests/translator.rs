@@ -227,3 +227,50 @@ fn foreign_state_is_refused() {
         "invalid input: translator state: metadata `format` is None, expected \"ugrn-translator-mlp\""
     );
 }
+
+#[test]
+fn hidden_widths_beyond_the_weight_bound_are_refused_before_allocating() {
+    let empty = LabeledFeatures { features: features(&[]), labels: Vec::new() };
+    let hidden =
+        |widths: &[i64]| params(&[("hidden", ParamValue::List(widths.iter().map(|&w| ParamValue::Int(w)).collect()))]);
+    let err = MlpTranslator.fit(&hidden(&[100_000_000_000]), &blobs(4, 0), &empty).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "parameter `hidden`: [100000000000] units on 2 feature columns exceed the 268435456 weights (2^28) a \
+         translator may hold"
+    );
+    // Each width alone is small; their product is 2^28, which with the other layers is over.
+    let err = MlpTranslator.fit(&hidden(&[1 << 14, 1 << 14]), &blobs(4, 0), &empty).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "parameter `hidden`: [16384, 16384] units on 2 feature columns exceed the 268435456 weights (2^28) a \
+         translator may hold"
+    );
+    // A product past usize is refused too, not wrapped.
+    let err = MlpTranslator.fit(&hidden(&[1 << 40, 1 << 40]), &blobs(4, 0), &empty).unwrap_err();
+    assert!(err.to_string().starts_with("parameter `hidden`: [1099511627776, 1099511627776] units "), "{err}");
+}
+
+/// A state whose `layer_sizes` claims more weights than the bound is refused from its header,
+/// before any tensor is read.
+#[test]
+fn state_declaring_too_many_weights_is_refused() {
+    let x = features(&[vec![1.0, 2.0]]);
+    for (sizes, shown) in [
+        (vec![1i64 << 20, 1 << 10, 1], "[1048576, 1024, 1]"),
+        (vec![i64::MAX, i64::MAX, 1], "[9223372036854775807, 9223372036854775807, 1]"),
+    ] {
+        let data: Vec<u8> = sizes.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![sizes.len()], &data).unwrap();
+        let metadata = std::collections::HashMap::from([("format".to_string(), "ugrn-translator-mlp".to_string())]);
+        let state = safetensors::serialize([("layer_sizes", view)], Some(metadata)).unwrap();
+        let err = MlpTranslator.predict(&params(&[]), &state, &x).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid input: translator state: tensor `layer_sizes` is {shown}: more than the 268435456 weights \
+                 (2^28) a translator may hold"
+            )
+        );
+    }
+}
