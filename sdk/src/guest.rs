@@ -170,7 +170,13 @@ mod tests {
 
     impl Probe for PairProbe {
         fn describe(&self) -> PluginInfo {
-            info(PluginKind::Probe, vec![ParamSpec::bool("expression", false, "read expression")])
+            info(
+                PluginKind::Probe,
+                vec![
+                    ParamSpec::bool("expression", false, "read expression"),
+                    ParamSpec::float("scale", 0.5, "a ranged number").within(0.0, 1.0),
+                ],
+            )
         }
         fn needs_expression(&self, params: &Params) -> bool {
             params.bool("expression").unwrap()
@@ -254,6 +260,27 @@ mod tests {
         };
         let err = probe_features(&PairProbe, request).unwrap_err();
         assert!(matches!(&err, wit::Error::Param(e) if e.key == "backgrond"), "{err:?}");
+    }
+
+    /// WIT 0.1.0 carries no ranges, so the host cannot check them for a component: the guest
+    /// does, against its own declarations.
+    #[test]
+    fn a_component_checks_its_own_ranges() {
+        let request = wit::ProbeRequest {
+            params: wit_params(&[("scale", wit::ParamValue::Number(2.0))]),
+            dataset: wit::DatasetView {
+                name: "toy".into(),
+                genes: Vec::new(),
+                expression: None,
+                expression_source: String::new(),
+            },
+            pairs: Vec::new(),
+        };
+        let err = probe_features(&PairProbe, request).unwrap_err();
+        assert!(
+            matches!(&err, wit::Error::Param(e) if e.key == "scale" && e.reason == "2 is outside 0..=1"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -456,7 +456,8 @@ fn test_pairs_share_no_gene_with_training_pairs_and_stay_balanced() {
 }
 
 /// A translator too large to allocate fails its cell naming the key, and the process lives on
-/// (before the bound it aborted on the allocation, rc 134).
+/// (before the bound it aborted on the allocation, rc 134). Each width is within its declared
+/// range (one of 10^11 is refused by `check`); their product is not.
 #[test]
 fn a_translator_too_large_to_allocate_fails_its_cell_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -465,7 +466,7 @@ fn a_translator_too_large_to_allocate_fails_its_cell_naming_the_key() {
     let (head, _) = text.split_once("[[method]]").unwrap();
     let text = format!(
         "{head}[[method]]\nname = \"Emb\"\nprobe = {{ plugin = \"probe-emb\" }}\n\
-         translator = {{ plugin = \"translator-mlp\", hidden = [100000000000], epochs = 1 }}\n"
+         translator = {{ plugin = \"translator-mlp\", hidden = [65536, 65536], epochs = 1 }}\n"
     );
     let file = dir.path().join("wf.toml");
     std::fs::write(&file, text).unwrap();
@@ -476,7 +477,7 @@ fn a_translator_too_large_to_allocate_fails_its_cell_naming_the_key() {
     assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(
-        md.contains("parameter `hidden`: [100000000000] units on ")
+        md.contains("parameter `hidden`: [65536, 65536] units on ")
             && md.contains(" feature columns exceed the 268435456 weights (2^28) a translator may hold"),
         "{md}"
     );

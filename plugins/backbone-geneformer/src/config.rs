@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use ugrn_candle_shared::config::{self, JsonConfig, require_positive, unsupported};
+use ugrn_candle_shared::config::{self, JsonConfig, require_sizes, unsupported};
 use ugrn_sdk::Result;
 
 /// Geneformer V1's model input size: the tokenizer truncates every cell to this many genes.
@@ -101,7 +101,7 @@ impl Config {
 
 impl JsonConfig for Config {
     fn check(&self) -> std::result::Result<(), String> {
-        require_positive(&[
+        require_sizes(&[
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
             ("num_hidden_layers", self.num_hidden_layers),

@@ -79,8 +79,15 @@ impl Checkpoint {
             WeightFile::Pt => WeightFormat::Pytorch,
         };
         let weights = find_weights(dir, PT_FILE, format, file)?;
-        let config = Config::from_file(&dir.join(ARGS_FILE))?;
+        let args = dir.join(ARGS_FILE);
+        let config = Config::from_file(&args)?;
         let vocab = Vocab::from_file(&dir.join(VOCAB_FILE))?;
+        if vocab.special(&config.pad_token).is_none() {
+            return Err(Error::file(
+                args.display(),
+                format!("option `pad_token` = {:?} is not a token of {VOCAB_FILE}", config.pad_token),
+            ));
+        }
         Ok(Checkpoint { dir: dir.to_path_buf(), weights, config, vocab })
     }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use ugrn_candle_shared::config::{self, JsonConfig, require_positive, unsupported};
+use ugrn_candle_shared::config::{self, JsonConfig, require_sizes, unsupported};
 use ugrn_sdk::Result;
 
 /// scGPT `TransformerModel` settings read from `args.json`.
@@ -115,7 +115,14 @@ impl Config {
 
 impl JsonConfig for Config {
     fn check(&self) -> std::result::Result<(), String> {
-        require_positive(&[("embsize", self.embsize), ("nheads", self.nheads), ("nlayers", self.nlayers)])?;
+        require_sizes(&[
+            ("embsize", self.embsize),
+            ("nheads", self.nheads),
+            ("d_hid", self.d_hid),
+            ("nlayers", self.nlayers),
+            ("n_bins", self.n_bins),
+            ("max_seq_len", self.max_seq_len),
+        ])?;
         if !self.embsize.is_multiple_of(self.nheads) {
             return Err(format!("option `nheads` = {} does not divide `embsize` = {}", self.nheads, self.embsize));
         }

@@ -36,12 +36,21 @@ pub fn unsupported(key: &str, value: impl fmt::Display, supported: &str) -> Stri
     format!("option `{key}` = {value} is not supported (supported: {supported})")
 }
 
-/// The first of `options` (name, value) that is zero, as an error.
-pub fn require_positive(options: &[(&str, usize)]) -> std::result::Result<(), String> {
-    match options.iter().find(|(_, value)| *value == 0) {
-        Some((key, _)) => Err(format!("option `{key}` must be positive")),
-        None => Ok(()),
+/// The largest size option (a width, a count of layers or tokens) a config may give: far past
+/// any model's, and small enough that what is sized from it is never an allocation that aborts.
+pub const MAX_SIZE: usize = 1 << 24;
+
+/// The first of `options` (name, value) that is zero or beyond [`MAX_SIZE`], as an error.
+pub fn require_sizes(options: &[(&str, usize)]) -> std::result::Result<(), String> {
+    for &(key, value) in options {
+        if value == 0 {
+            return Err(format!("option `{key}` must be positive"));
+        }
+        if value > MAX_SIZE {
+            return Err(format!("option `{key}` = {value} is beyond any model's size (at most {MAX_SIZE})"));
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -56,7 +65,7 @@ mod tests {
 
     impl JsonConfig for Dims {
         fn check(&self) -> std::result::Result<(), String> {
-            require_positive(&[("width", self.width), ("height", self.height)])
+            require_sizes(&[("width", self.width), ("height", self.height)])
         }
     }
 
