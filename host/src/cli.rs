@@ -23,7 +23,8 @@ pub struct Cli {
     /// Extra folder to search for plugins (repeatable; searched before UGRN_PLUGIN_PATH).
     #[arg(long = "plugins", global = true, value_name = "DIR")]
     pub plugin_dirs: Vec<PathBuf>,
-    /// No progress bars or summaries; errors only. Logs still follow RUST_LOG.
+    /// No progress bars or summaries, warnings and errors only (logs still follow RUST_LOG);
+    /// `run` still prints its results table on stdout.
     #[arg(long, short, global = true)]
     pub quiet: bool,
     #[command(subcommand)]
@@ -241,8 +242,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = crate::experiment::RunOptions { output, force, quiet: cli.quiet };
             let report = crate::experiment::run(&resolved, &registry, &options)
                 .with_context(|| format!("running {}", workflow.display()))?;
+            // The table is the run's answer: printed even when quiet, which drops the rest.
+            println!("{}", report.table_markdown());
             if !cli.quiet {
-                println!("{}", report.table_markdown());
                 println!("report written to {}", report.folder.display());
             }
             // Pipelines must see a run that produced nothing as failed.

@@ -16,7 +16,8 @@ fn register_font() {
 
 /// One method's curve: (recall, precision) points.
 pub struct Series<'a> {
-    pub name: &'a str,
+    /// The legend's text.
+    pub name: String,
     pub points: &'a [(f64, f64)],
 }
 
@@ -35,6 +36,7 @@ fn draw<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     series: &[Series<'_>],
+    chance: Option<f64>,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
@@ -54,8 +56,16 @@ where
         chart
             .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
             .map_err(e)?
-            .label(s.name)
+            .label(s.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    if let Some(chance) = chance {
+        let style = BLACK.mix(0.6).stroke_width(1);
+        chart
+            .draw_series(DashedLineSeries::new([(0.0, chance), (1.0, chance)], 6, 4, style))
+            .map_err(e)?
+            .label(format!("chance {chance:.3}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
     chart
         .configure_series_labels()
@@ -68,12 +78,14 @@ where
 }
 
 /// Writes `<stem>.svg` and `<stem>.png`.
-pub fn precision_recall(stem: &Path, title: &str, series: &[Series<'_>]) -> Result<(), String> {
+/// Writes `<stem>.svg` and `<stem>.png`: the curves, and `chance` (a random scorer's precision:
+/// the set's share of positives) as a dashed line.
+pub fn precision_recall(stem: &Path, title: &str, series: &[Series<'_>], chance: Option<f64>) -> Result<(), String> {
     register_font();
     let svg = stem.with_extension("svg");
-    draw(SVGBackend::new(&svg, (720, 540)).into_drawing_area(), title, series)?;
+    draw(SVGBackend::new(&svg, (720, 540)).into_drawing_area(), title, series, chance)?;
     let png = stem.with_extension("png");
-    draw(BitMapBackend::new(&png, (720, 540)).into_drawing_area(), title, series)
+    draw(BitMapBackend::new(&png, (720, 540)).into_drawing_area(), title, series, chance)
 }
 
 fn draw_histogram<DB: DrawingBackend>(
@@ -132,11 +144,16 @@ mod tests {
         super::precision_recall(
             &stem,
             "STRING / mDC",
-            &[super::Series { name: "GDT", points: &a }, super::Series { name: "VVP", points: &b }],
+            &[
+                super::Series { name: "GDT (AUPRC 0.812)".into(), points: &a },
+                super::Series { name: "VVP".into(), points: &b },
+            ],
+            Some(0.25),
         )
         .unwrap();
         let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
-        assert!(svg.contains("STRING / mDC") && svg.contains("GDT") && svg.contains("recall"), "{svg}");
+        assert!(svg.contains("STRING / mDC") && svg.contains("GDT (AUPRC 0.812)") && svg.contains("recall"), "{svg}");
+        assert!(svg.contains("chance 0.250"), "{svg}");
         let png = std::fs::read(stem.with_extension("png")).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         assert!(png.len() > 5_000, "a 720×540 plot with text, got {} bytes", png.len());

@@ -232,28 +232,34 @@ impl ReportWriter {
                     )?;
                 }
             }
-            let curves: Vec<(&str, &[(f64, f64)])> = methods
+            let positives = row.set.labels.iter().filter(|&&l| l).count();
+            let pairs = row.set.labels.len();
+            // Each method's curve, named with its AUPRC, over the set's chance level.
+            let series: Vec<crate::plots::Series<'_>> = methods
                 .iter()
                 .filter_map(|m| {
                     let (_, e) = row.evaluations.get(m)?;
-                    let curve = e.as_ref()?.curves.iter().find(|c| c.name == "PR")?;
-                    Some((m.as_str(), curve.points.as_slice()))
+                    let e = e.as_ref()?;
+                    let curve = e.curves.iter().find(|c| c.name == "PR")?;
+                    let name = match e.metric("AUPRC") {
+                        Some(auprc) => format!("{m} (AUPRC {auprc:.3})"),
+                        None => m.clone(),
+                    };
+                    Some(crate::plots::Series { name, points: curve.points.as_slice() })
                 })
                 .collect();
-            if !curves.is_empty() {
+            if !series.is_empty() {
                 let plots = dir.join("plots");
                 std::fs::create_dir_all(&plots)?;
-                let series: Vec<crate::plots::Series<'_>> =
-                    curves.iter().map(|(name, points)| crate::plots::Series { name, points }).collect();
+                let chance = (pairs > 0).then(|| positives as f64 / pairs as f64);
                 crate::plots::precision_recall(
                     &plots.join(format!("{}_{}_pr", folder_name(&row.network), folder_name(&row.dataset.name))),
                     &format!("{label}: precision-recall"),
                     &series,
+                    chance,
                 )
                 .map_err(|e| anyhow::anyhow!("plotting {label}: {e}"))?;
             }
-            let positives = row.set.labels.iter().filter(|&&l| l).count();
-            let pairs = row.set.labels.len();
             chance.push(format!("{:.3} ({positives}/{pairs})", positives as f64 / pairs.max(1) as f64));
             let auroc_cells: Vec<String> = methods
                 .iter()

@@ -426,7 +426,6 @@ fn load_backbone(
 
 /// Copies of `fixture` with one of `targets` mutated each case, loaded through the plugin: each
 /// target is a file and the backbone parameters that make the backbone read it.
-
 fn checkpoint_mutations(library: &str, name: &str, fixture: &Path, targets: &[(&str, &[(&str, &str)])]) {
     let mut registry = Registry::default();
     registry.load_file(&native_library(library));
