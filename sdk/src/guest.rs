@@ -220,6 +220,20 @@ mod tests {
         }
     }
 
+    /// A request of no genes and no pairs with these parameters.
+    fn empty_request(params: &[(&str, wit::ParamValue)]) -> wit::ProbeRequest {
+        wit::ProbeRequest {
+            params: wit_params(params),
+            dataset: wit::DatasetView {
+                name: "toy".into(),
+                genes: Vec::new(),
+                expression: None,
+                expression_source: String::new(),
+            },
+            pairs: Vec::new(),
+        }
+    }
+
     fn wit_features(rows: u32, data: Vec<f32>) -> wit::Features {
         wit::Features { columns: vec!["a".into(), "b".into()], values: wit::Matrix { rows, cols: 2, data } }
     }
@@ -248,17 +262,8 @@ mod tests {
 
     #[test]
     fn undeclared_params_come_back_as_param_errors() {
-        let request = wit::ProbeRequest {
-            params: wit_params(&[("backgrond", wit::ParamValue::Number(1.0))]),
-            dataset: wit::DatasetView {
-                name: "toy".into(),
-                genes: Vec::new(),
-                expression: None,
-                expression_source: String::new(),
-            },
-            pairs: Vec::new(),
-        };
-        let err = probe_features(&PairProbe, request).unwrap_err();
+        let err =
+            probe_features(&PairProbe, empty_request(&[("backgrond", wit::ParamValue::Number(1.0))])).unwrap_err();
         assert!(matches!(&err, wit::Error::Param(e) if e.key == "backgrond"), "{err:?}");
     }
 
@@ -266,17 +271,7 @@ mod tests {
     /// does, against its own declarations.
     #[test]
     fn a_component_checks_its_own_ranges() {
-        let request = wit::ProbeRequest {
-            params: wit_params(&[("scale", wit::ParamValue::Number(2.0))]),
-            dataset: wit::DatasetView {
-                name: "toy".into(),
-                genes: Vec::new(),
-                expression: None,
-                expression_source: String::new(),
-            },
-            pairs: Vec::new(),
-        };
-        let err = probe_features(&PairProbe, request).unwrap_err();
+        let err = probe_features(&PairProbe, empty_request(&[("scale", wit::ParamValue::Number(2.0))])).unwrap_err();
         assert!(
             matches!(&err, wit::Error::Param(e) if e.key == "scale" && e.reason == "2 is outside 0..=1"),
             "{err:?}"

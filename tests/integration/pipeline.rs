@@ -358,14 +358,7 @@ fn a_run_in_which_no_cell_is_evaluated_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     write_datasets(dir.path());
     let text = workflow("backbone-scgpt", &scgpt_fixture(), "[8]", false).replace("edges = \"toyB_edges.csv\"\n", "");
-    let file = dir.path().join("wf.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = dir.path().join("out");
-    let args = ["ugrn", "--quiet", "run", file.to_str().unwrap(), "--output", out.to_str().unwrap()];
-    let cli = <ugrn::cli::Cli as clap::Parser>::parse_from(args);
-    let code = ugrn::cli::run(cli).expect("the run itself completes");
-    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
-    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let md = failing_run(dir.path(), &text);
     assert!(md.contains("0 positive and 0 negative pairs"), "{md}");
 }
 
@@ -468,17 +461,23 @@ fn a_translator_too_large_to_allocate_fails_its_cell_naming_the_key() {
         "{head}[[method]]\nname = \"Emb\"\nprobe = {{ plugin = \"probe-emb\" }}\n\
          translator = {{ plugin = \"translator-mlp\", hidden = [65536, 65536], epochs = 1 }}\n"
     );
-    let file = dir.path().join("wf.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = dir.path().join("out");
-    let args = ["ugrn", "--quiet", "run", file.to_str().unwrap(), "--output", out.to_str().unwrap()];
-    let cli = <ugrn::cli::Cli as clap::Parser>::parse_from(args);
-    let code = ugrn::cli::run(cli).expect("the run itself completes");
-    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
-    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let md = failing_run(dir.path(), &text);
     assert!(
         md.contains("parameter `hidden`: [65536, 65536] units on ")
             && md.contains(" feature columns exceed the 268435456 weights (2^28) a translator may hold"),
         "{md}"
     );
+}
+
+/// Runs workflow `text` through the command line in `dir`, which must complete with a failing
+/// exit code (no cell evaluated); its results.md.
+fn failing_run(dir: &Path, text: &str) -> String {
+    let file = dir.join("wf.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let args = ["ugrn", "--quiet", "run", file.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    let cli = <ugrn::cli::Cli as clap::Parser>::parse_from(args);
+    let code = ugrn::cli::run(cli).expect("the run itself completes");
+    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
+    std::fs::read_to_string(out.join("results.md")).unwrap()
 }

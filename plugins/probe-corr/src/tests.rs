@@ -107,22 +107,6 @@ fn pearson_matches_the_hand_computation_with_its_sign() {
     let pairs = [Pair { source: 2, target: 0 }, Pair { source: 0, target: 1 }, Pair { source: 1, target: 2 }];
     let f = run(&params(&[]).unwrap(), &g, Some(&x), &pairs).unwrap();
     assert_eq!(f.columns, ["pearson"]);
-    let model = ModelInfo {
-        family: "any".into(),
-        checkpoint: String::new(),
-        checkpoint_sha256: String::new(),
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        layers: 1,
-        heads: 1,
-        embedding_dim: 1,
-        max_context: 1,
-        value_min: 0.0,
-        value_max: 1.0,
-        default_background: 0.0,
-        vocabulary: 1,
-    };
-    assert_eq!(Corr.columns(&params(&[]).unwrap(), &model).unwrap(), Some(f.columns.clone()), "whatever the model");
     // Deviations A: [−2, −1, 0, 1, 2] (Σ² 10), B: [−2, 0, 1, 0, 1] (Σ² 6), C: [1.6, −0.4, 0.6, −1.4, −0.4]
     // (Σ² 5.2); cross sums A·B = 6, A·C = −5, B·C = −3.
     let by_hand = [-5.0 / 52f64.sqrt(), 6.0 / 60f64.sqrt(), -3.0 / 31.2f64.sqrt()];
