@@ -25,6 +25,12 @@ fn every_shipped_library_declares_its_plugin() {
         let plugin = registry.get(name).unwrap_or_else(|| panic!("{lib} declares no plugin `{name}`"));
         assert_eq!(plugin.info.kind, kind, "{lib}");
         assert_eq!(registry.plugins().count(), 1, "{lib}");
+        // Every default, given as a workflow would give it, passes its own kind and range.
+        let specs = &plugin.info.params;
+        let defaults = specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+        if let Err(e) = Params::resolve(specs, defaults) {
+            panic!("{lib}: a default is refused by its own declaration: {e}");
+        }
     }
 }
 

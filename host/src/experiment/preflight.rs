@@ -18,7 +18,8 @@ pub fn against_model(workflow: &ResolvedWorkflow, registry: &Registry, oracle: &
     let info = oracle.info();
     let mut problems = Vec::new();
     let mut problem = |key: String, reason: String| problems.push(Problem { file: file.clone(), key, reason });
-    let mut context_genes: Option<Result<BTreeMap<String, usize>, String>> = None;
+    let mut counts: Option<Result<VocabularyGenes, String>> = None;
+    let mut load_failure_reported = false;
     for (i, (name, kind)) in workflow.methods.iter().enumerate() {
         let key = format!("method[{i}] ({name})");
         let (probe, direct) = match kind {
@@ -43,10 +44,21 @@ pub fn against_model(workflow: &ResolvedWorkflow, registry: &Registry, oracle: &
         if probe.params.str("context").ok() != Some("dataset") {
             continue;
         }
-        match context_genes.get_or_insert_with(|| vocabulary_genes(workflow, oracle)) {
-            Err(e) => problem("data".into(), e.clone()),
-            Ok(genes) => {
-                let over: Vec<String> = genes
+        match counts.get_or_insert_with(|| vocabulary_genes(workflow, oracle)) {
+            Err(e) if !load_failure_reported => {
+                load_failure_reported = true;
+                problem("data".into(), e.clone());
+            }
+            Err(_) => {}
+            Ok(counts) => {
+                // A direct method computes features of the test datasets only.
+                let probed = if direct { vec![&counts.test] } else { vec![&counts.train, &counts.test] };
+                let mut most: BTreeMap<&str, usize> = BTreeMap::new();
+                for (dataset, &n) in probed.into_iter().flatten() {
+                    let m = most.entry(dataset.as_str()).or_insert(0);
+                    *m = n.max(*m);
+                }
+                let over: Vec<String> = most
                     .iter()
                     .filter(|&(_, &n)| n > info.max_context)
                     .map(|(dataset, n)| format!("{dataset} has {n}"))
@@ -73,22 +85,32 @@ fn probe_columns(registry: &Registry, probe: &ResolvedPlugin, info: &ModelInfo) 
     plugin.columns(&probe.params, info).map_err(|e| e.to_string())
 }
 
-/// The most genes in the model's vocabulary of each dataset over the workflow's networks.
-fn vocabulary_genes(workflow: &ResolvedWorkflow, oracle: &dyn ModelOracle) -> Result<BTreeMap<String, usize>, String> {
+/// The most genes in the model's vocabulary of each training and each test dataset, over the
+/// workflow's networks.
+struct VocabularyGenes {
+    train: BTreeMap<String, usize>,
+    test: BTreeMap<String, usize>,
+}
+
+fn vocabulary_genes(workflow: &ResolvedWorkflow, oracle: &dyn ModelOracle) -> Result<VocabularyGenes, String> {
     let data = &workflow.data;
-    let mut genes = BTreeMap::new();
+    let mut counts = VocabularyGenes { train: BTreeMap::new(), test: BTreeMap::new() };
     for network in &data.networks {
         let train_network = data.train_network.as_deref().unwrap_or(network);
-        let named =
-            data.train.iter().map(|d| (train_network, d)).chain(data.test.iter().map(|d| (network.as_str(), d)));
-        for (network, name) in named {
+        let named = data
+            .train
+            .iter()
+            .map(|d| (train_network, d, true))
+            .chain(data.test.iter().map(|d| (network.as_str(), d, false)));
+        for (network, name, training) in named {
             let dataset: Dataset = prepare::load(workflow, network, name).map_err(|e| format!("{e:#}"))?;
             let known = oracle.token_ids(&dataset.genes).iter().filter(|t| t.is_some()).count();
-            let most = genes.entry(name.clone()).or_insert(0);
+            let table = if training { &mut counts.train } else { &mut counts.test };
+            let most = table.entry(name.clone()).or_insert(0);
             *most = known.max(*most);
         }
     }
-    Ok(genes)
+    Ok(counts)
 }
 
 /// The first columns and how many follow.

@@ -137,9 +137,10 @@ fn check_refuses_what_the_model_cannot_take() {
             "wf.toml: method[2] (GDT).score: a direct score needs a probe with one feature column; probe-gdt gives 8 \
              (gdt_b0, gdt_b2, gdt_b5, … 5 more) on this model: give it a translator"
                 .to_string(),
+            // A direct method runs no cell of the training dataset (hESC has 443 too).
             "wf.toml: method[2] (GDT).probe.context: `dataset` context puts every vocabulary gene of a dataset in one \
-             cell, but the model takes at most 255 genes and hESC has 443, mESC has 1120; use context = \"pair\" or a \
-             model with a longer context"
+             cell, but the model takes at most 255 genes and mESC has 1120; use context = \"pair\" or a model with a \
+             longer context"
                 .to_string(),
         ]
     );

@@ -56,10 +56,10 @@ pub fn rank_normalize(maps: &AttentionMaps, cell: usize) -> Vec<f32> {
     mean
 }
 
-/// `layer` as a 0-based index; negative values count from the last layer.
 /// The one feature's name.
 const COLUMN: &str = "attn";
 
+/// `layer` as a 0-based index; negative values count from the last layer.
 fn layer_index(params: &Params, layers: usize) -> Result<usize> {
     let given = params.i64("layer")?;
     let index = if given < 0 { layers as i64 + given } else { given };

@@ -90,15 +90,23 @@ pub fn value_param(params: &Params, key: &str, info: &ModelInfo) -> Result<f32> 
         }
         return Ok(b);
     }
-    let x = params.f64(key)?;
-    if !x.is_finite() {
-        return Err(Error::param(key, format!("expected a finite number, got {x}")));
+    input_value(key, params.f64(key)?)
+}
+
+/// `x` as the model's f32 input, within [`VALUE_BOUND`]: also checked here, not only by the
+/// declared range, because a component's ranges do not cross WIT 0.1.0.
+fn input_value(key: &str, x: f64) -> Result<f32> {
+    // NaN is in no range.
+    if x.is_nan() || x.abs() > VALUE_BOUND {
+        let shown = if x.abs() < 1e16 { x.to_string() } else { format!("{x:e}") };
+        return Err(Error::param(key, format!("{shown} is outside -{VALUE_BOUND}..={VALUE_BOUND}")));
     }
     Ok(x as f32)
 }
 
-/// A non-empty list of distinct finite numbers (each names a feature column, so no repeats);
-/// [`FROM_MODEL`](ugrn_sdk::FROM_MODEL) is `spread` over the model's input range.
+/// A non-empty list of distinct finite numbers (each names a feature column, so no repeats
+/// once rounded to the model's f32); [`FROM_MODEL`](ugrn_sdk::FROM_MODEL) is `spread` over the
+/// model's input range.
 pub fn value_list_param(params: &Params, key: &str, info: &ModelInfo, spread: &RangeSpread) -> Result<Vec<f32>> {
     if params.is_from_model(key) {
         return spread.values(info);
@@ -107,13 +115,13 @@ pub fn value_list_param(params: &Params, key: &str, info: &ModelInfo, spread: &R
     if xs.is_empty() {
         return Err(Error::param(key, "expected at least one value"));
     }
-    for (i, &x) in xs.iter().enumerate() {
-        if !x.is_finite() {
-            return Err(Error::param(key, format!("expected finite numbers, got {x}")));
+    let mut values: Vec<f32> = Vec::with_capacity(xs.len());
+    for &x in &xs {
+        let v = input_value(key, x)?;
+        if values.contains(&v) {
+            return Err(Error::param(key, format!("{v} is listed twice (as the model's f32 input)")));
         }
-        if xs[..i].contains(&x) {
-            return Err(Error::param(key, format!("{x} is listed twice")));
-        }
+        values.push(v);
     }
-    Ok(xs.into_iter().map(|x| x as f32).collect())
+    Ok(values)
 }

@@ -121,7 +121,17 @@ fn value_lists_must_be_distinct_and_nonempty() {
     assert_eq!(check(vec![]).unwrap_err().to_string(), "parameter `targets`: expected at least one value");
     assert_eq!(
         check(vec![ParamValue::Int(5), ParamValue::Float(5.0)]).unwrap_err().to_string(),
-        "parameter `targets`: 5 is listed twice"
+        "parameter `targets`: 5 is listed twice (as the model's f32 input)"
+    );
+    // Distinct as f64, the same f32 input and column name.
+    assert_eq!(
+        check(vec![ParamValue::Float(0.1), ParamValue::Float(0.10000000001)]).unwrap_err().to_string(),
+        "parameter `targets`: 0.1 is listed twice (as the model's f32 input)"
+    );
+    // Past f32 (a component's ranges do not cross WIT 0.1.0, so the kit checks again).
+    assert_eq!(
+        check(vec![ParamValue::Float(1e39)]).unwrap_err().to_string(),
+        "parameter `targets`: 1e39 is outside -1000000000..=1000000000"
     );
 }
 

@@ -12,6 +12,16 @@ const CHUNK_ROWS: usize = 16_384;
 /// a workflow or a saved state is checked against it before anything is allocated.
 pub(crate) const MAX_WEIGHTS: usize = 1 << 28;
 
+/// At most 2^26 values (256 MiB of f32) in one layer's activations: prediction chunks its rows
+/// to stay below it, and a training batch must.
+pub(crate) const MAX_ACTIVATIONS: usize = 1 << 26;
+
+/// Rows per forward pass through layers at most `widest` wide: [`CHUNK_ROWS`], fewer for wide
+/// layers, at least one.
+fn chunk_rows(widest: usize) -> usize {
+    (MAX_ACTIVATIONS / widest.max(1)).clamp(1, CHUNK_ROWS)
+}
+
 /// Weights and biases of an MLP with these layer widths (input first), None when more than
 /// [`MAX_WEIGHTS`] (or more than `usize` holds).
 pub(crate) fn weight_count(sizes: &[usize]) -> Option<usize> {
@@ -44,10 +54,15 @@ impl Mlp {
         Ok(x)
     }
 
+    /// The widest of the inputs (`cols`) and the layers' outputs.
+    fn widest(&self, cols: usize) -> usize {
+        self.layers.iter().map(|(weight, _)| weight.dims()[0]).fold(cols, usize::max)
+    }
+
     /// Logits of standardised row-major inputs with `cols` columns, in chunks.
     pub(crate) fn logits(&self, x: &[f32], cols: usize) -> candle_core::Result<Vec<f32>> {
         let mut out = Vec::with_capacity(x.len() / cols);
-        for chunk in x.chunks(CHUNK_ROWS * cols) {
+        for chunk in x.chunks(chunk_rows(self.widest(cols)) * cols) {
             let t = Tensor::from_slice(chunk, (chunk.len() / cols, cols), &Device::Cpu)?;
             out.extend(self.forward(&t)?.flatten_all()?.to_vec1::<f32>()?);
         }
@@ -57,7 +72,8 @@ impl Mlp {
     /// Mean BCE over standardised inputs and their labels, in chunks.
     pub(crate) fn mean_bce(&self, x: &[f32], labels: &[f32], cols: usize) -> candle_core::Result<f64> {
         let mut total = 0.0;
-        for (chunk, y) in x.chunks(CHUNK_ROWS * cols).zip(labels.chunks(CHUNK_ROWS)) {
+        let rows = chunk_rows(self.widest(cols));
+        for (chunk, y) in x.chunks(rows * cols).zip(labels.chunks(rows)) {
             let t = Tensor::from_slice(chunk, (y.len(), cols), &Device::Cpu)?;
             let y = Tensor::from_slice(y, (y.len(), 1), &Device::Cpu)?;
             total += f64::from(bce_with_logits(&self.forward(&t)?, &y)?.sum_all()?.to_scalar::<f32>()?);

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use ugrn_sdk::{Error, FittedTranslator, LabeledFeatures, Matrix, Params, Result};
 
 use crate::model::{
-    MAX_WEIGHTS, Mlp, bce_with_logits, check_finite, compute_error, standardize, targets, weight_count,
+    MAX_ACTIVATIONS, MAX_WEIGHTS, Mlp, bce_with_logits, check_finite, compute_error, standardize, targets, weight_count,
 };
 use crate::state::{Layer, MlpState};
 
@@ -90,6 +90,17 @@ pub(crate) fn fit(config: &Config, train: &LabeledFeatures, validation: &Labeled
             format!(
                 "{:?} units on {cols} feature columns exceed the {MAX_WEIGHTS} weights (2^28) a translator may hold",
                 config.hidden
+            ),
+        ));
+    }
+    let batch = config.batch_size.min(rows);
+    let widest = sizes.iter().copied().max().unwrap_or(1);
+    if batch.saturating_mul(widest) > MAX_ACTIVATIONS {
+        return Err(Error::param(
+            "batch_size",
+            format!(
+                "{batch} rows per step through a layer of {widest} exceed the {MAX_ACTIVATIONS} activations (2^26) \
+                 a step may hold: lower batch_size or the widths"
             ),
         ));
     }

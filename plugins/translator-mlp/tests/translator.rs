@@ -240,6 +240,15 @@ fn hidden_widths_beyond_the_weight_bound_are_refused_before_allocating() {
         "parameter `hidden`: [65536, 65536] units on 2 feature columns exceed the 268435456 weights (2^28) a \
          translator may hold"
     );
+    // Few weights, but a training step of 2,000 rows through 65,536 units is 2^27 activations.
+    let wide_batch =
+        params(&[("hidden", ParamValue::List(vec![ParamValue::Int(1 << 16)])), ("batch_size", ParamValue::Int(2000))]);
+    let err = MlpTranslator.fit(&wide_batch, &blobs(2000, 0), &empty).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "parameter `batch_size`: 2000 rows per step through a layer of 65536 exceed the 67108864 activations \
+         (2^26) a step may hold: lower batch_size or the widths"
+    );
     // The product is exactly 2^28, which with the other layers is over.
     let err = MlpTranslator.fit(&hidden(&[1 << 14, 1 << 14]), &blobs(4, 0), &empty).unwrap_err();
     assert_eq!(

@@ -88,7 +88,7 @@ fn bad_baselines_are_named() {
     let pairs = [pair(0, 1)];
     let p = params(&Gdt, &[("baselines", floats(&[2.0, 2.0]))]).unwrap();
     let err = Gdt.features(&request(&p, &g, None, &pairs), &Mock::new(), &NoProgress).unwrap_err();
-    assert_eq!(err.to_string(), "parameter `baselines`: 2 is listed twice");
+    assert_eq!(err.to_string(), "parameter `baselines`: 2 is listed twice (as the model's f32 input)");
     let err = params(&Gdt, &[("baselines", text("all"))]).unwrap_err();
     assert_eq!(err.to_string(), "parameter `baselines`: expected list of numbers or \"model\", got \"all\"");
 }
