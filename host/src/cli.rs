@@ -53,6 +53,22 @@ pub enum Command {
         after_help = "Example:\n  ugrn run workflows/quickstart.toml\n  ugrn infer --translator runs/quickstart/translators/STRING/GDT \\\n      --expression my.h5ad --species human --output my-grn"
     )]
     Infer(Box<InferArgs>),
+    /// Merge the shard folders of one `ugrn infer --shard k/N` (every k, any order) into the
+    /// files one unsharded `ugrn infer` writes.
+    #[command(
+        after_help = "Example:\n  for k in 1 2 3 4; do ugrn infer ... --shard $k/4 --output shards/$k; done\n  ugrn merge shards/1 shards/2 shards/3 shards/4 --output my-grn"
+    )]
+    Merge {
+        /// The shard folders.
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        output: PathBuf,
+        /// Replace an existing output folder that ugrn wrote (never another folder or file).
+        #[arg(long)]
+        force: bool,
+    },
     /// List the saved translators under a folder (a report, or its translators/ folder).
     #[command(after_help = "Example:\n  ugrn translators runs/quickstart")]
     Translators {
@@ -140,6 +156,13 @@ pub struct InferArgs {
     /// target columns) and the edge list as uns["grn_edges"], for anndata and scanpy.
     #[arg(long)]
     pub h5ad: bool,
+    /// Score only shard k of N (1-based): its share of the sources, written unmerged to
+    /// OUTPUT; `ugrn merge` combines the N shard folders into the network.
+    #[arg(long, value_name = "k/N")]
+    pub shard: Option<crate::infer::Shard>,
+    /// Pairs scored at once (their features and logits held in memory); shards must agree.
+    #[arg(long, value_name = "PAIRS", default_value_t = 1 << 18, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub block_pairs: u64,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub output: PathBuf,
@@ -177,6 +200,8 @@ impl InferArgs {
             top: self.top,
             pairs: self.pairs,
             h5ad: self.h5ad,
+            shard: self.shard,
+            block_pairs: self.block_pairs as usize,
             output: self.output,
             force: self.force,
             device: self.device,
@@ -275,6 +300,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !cli.quiet {
                 println!("{}", inferred.headline);
                 println!("{} pairs scored; written to {}", inferred.pairs, inferred.folder.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge { shards, output, force } => {
+            let merged = crate::infer::merge(&shards, &output, force)?;
+            if !cli.quiet {
+                println!("{}", merged.headline);
+                println!("{} pairs per network; written to {}", merged.pairs, merged.folder.display());
             }
             Ok(ExitCode::SUCCESS)
         }

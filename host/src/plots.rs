@@ -119,18 +119,14 @@ where
     area.present().map_err(e)
 }
 
-/// Writes `<stem>.svg` and `<stem>.png`: a histogram of `values` in [0, 1], 50 bins.
-pub fn histogram(stem: &Path, title: &str, x_desc: &str, values: &[f64]) -> Result<(), String> {
+/// Writes `<stem>.svg` and `<stem>.png`: a histogram over [0, 1] of equal-width bins, `counts`
+/// per bin (counted by the caller, who may stream the values).
+pub fn histogram(stem: &Path, title: &str, x_desc: &str, counts: &[usize]) -> Result<(), String> {
     register_font();
-    const BINS: usize = 50;
-    let mut counts = vec![0usize; BINS];
-    for &v in values {
-        counts[((v.clamp(0.0, 1.0) * BINS as f64) as usize).min(BINS - 1)] += 1;
-    }
     let svg = stem.with_extension("svg");
-    draw_histogram(SVGBackend::new(&svg, (720, 480)).into_drawing_area(), title, x_desc, &counts)?;
+    draw_histogram(SVGBackend::new(&svg, (720, 480)).into_drawing_area(), title, x_desc, counts)?;
     let png = stem.with_extension("png");
-    draw_histogram(BitMapBackend::new(&png, (720, 480)).into_drawing_area(), title, x_desc, &counts)
+    draw_histogram(BitMapBackend::new(&png, (720, 480)).into_drawing_area(), title, x_desc, counts)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ugrn::infer::{InferOptions, Inferred, TfSource, infer};
+use ugrn::infer::{InferOptions, Inferred, Shard, TfSource, infer, merge};
 use ugrn::plugin::{ComponentLimits, Registry};
 use ugrn_tests::scgpt_fixture;
 
@@ -27,6 +27,8 @@ fn options(dir: &Path, method: &str, expression: PathBuf, tfs: TfSource, output:
         top: None,
         pairs: None,
         h5ad: false,
+        shard: None,
+        block_pairs: 1 << 18,
         output: dir.join(output),
         force: false,
         device: "cpu".into(),
@@ -131,6 +133,97 @@ fn every_candidate_and_the_top_k_of_a_user_dataset() {
     }
 }
 
+/// Every file under `dir` (relative path → bytes) but the timings, which say how the run went.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if name != "timings.tsv" {
+                    out.insert(name, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Asserts two output folders hold the same files with the same bytes (naming those that differ).
+fn assert_same_files(a: &Path, b: &Path, what: &str) {
+    let (a, b) = (files(a), files(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{what}: file names");
+    let differ: Vec<&String> = a.iter().filter(|(name, bytes)| b[*name] != **bytes).map(|(name, _)| name).collect();
+    assert!(differ.is_empty(), "{what}: these files differ: {differ:?}");
+}
+
+#[test]
+fn shards_merged_equal_the_unsharded_output_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained(d);
+    let tfs = || TfSource::File(d.join("toyB_tfs.txt"));
+    // VVP in pair context, GDT in dataset context, their ensemble; all edges, and the best 7
+    // with grn.h5ad. 19 pairs per block: one source each, 5 blocks.
+    for (method, top) in [("VVP", None), ("GDT", Some(7)), ("Ens", None)] {
+        let base = |output: &str| InferOptions {
+            top,
+            h5ad: top.is_some(),
+            block_pairs: 19,
+            ..options(d, method, d.join("toyB.csv"), tfs(), output)
+        };
+        let whole = format!("{method}-whole");
+        let inferred = infer(&registry(), &base(&whole)).expect("infer");
+        assert_eq!(inferred.pairs, 95);
+        let expected = files(&d.join(&whole));
+        assert!(expected.contains_key("edges.tsv") && expected.contains_key("plots/score_distribution.svg"));
+        assert_eq!(expected.contains_key("grn.h5ad"), top.is_some());
+        assert!(d.join(&whole).join("timings.tsv").is_file());
+
+        let mut shards = Vec::new();
+        for k in [3, 1, 2] {
+            let folder = format!("{method}-shard-{k}");
+            let shard = Some(Shard { index: k, count: 3 });
+            infer(&registry(), &InferOptions { shard, ..base(&folder) }).expect("shard");
+            assert!(!d.join(&folder).join("edges.tsv").exists(), "a shard writes no network");
+            shards.push(d.join(folder));
+        }
+        let merged = merge(&shards, &d.join(format!("{method}-merged")), false).expect("merge");
+        assert_eq!(merged.pairs, 95);
+        assert_same_files(&d.join(&whole), &d.join(format!("{method}-merged")), &format!("{method}: 3 shards"));
+        let timings = std::fs::read_to_string(d.join(format!("{method}-merged/timings.tsv"))).unwrap();
+        assert!(timings.starts_with("step\tseconds\nshard 1/3: load backbone\t"), "{timings}");
+
+        // One block for all sources batches other cells together: the same scores to float
+        // rounding, not to the bit (which is why shards are cut at block boundaries).
+        let one_block = format!("{method}-one-block");
+        infer(&registry(), &InferOptions { block_pairs: 1 << 18, ..base(&one_block) }).expect("infer");
+        let (a, b) =
+            (edges_logits(&d.join(&whole).join("edges.tsv")), edges_logits(&d.join(&one_block).join("edges.tsv")));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (pair, logit) in &a {
+            let (x, y): (f64, f64) = (logit.parse().unwrap(), b[pair].parse().unwrap());
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{method} {pair:?}: {x} vs {y}");
+        }
+
+        let e = merge(&shards[..2], &d.join("partial"), false).unwrap_err().to_string();
+        assert_eq!(e, "ugrn merge: shard 2/3 not given (every shard of the inference is needed)");
+        let twice = [shards[0].clone(), shards[0].clone()];
+        let e = merge(&twice, &d.join("twice"), false).unwrap_err().to_string();
+        let s3 = shards[0].display();
+        assert_eq!(e, format!("{s3} and {s3} are both shard 3/3"));
+        assert!(!d.join("partial").exists() && !d.join("twice").exists());
+    }
+    // Shards of different inferences do not merge.
+    let mixed = [d.join("VVP-shard-1"), d.join("GDT-shard-2"), d.join("GDT-shard-3")];
+    let e = merge(&mixed, &d.join("mixed"), false).unwrap_err().to_string();
+    assert!(e.ends_with(": shards of different inferences (inputs, options, build or shard count differ)"), "{e}");
+}
+
 /// The pipeline's toy datasets renamed onto genes of the embedded ugrn-mini, trained into
 /// `dir/run`, so that a real `.h5ad` of symbols (GATA1, SPI1, MYC, CEBPA) can be scored.
 fn trained_on_mini(d: &Path) {
@@ -210,7 +303,7 @@ fn groupby_gives_one_network_per_group_from_its_mean_cell() {
         context: Some("pair".into()),
         ..options(d, "GDT", testdata("grouped.h5ad"), TfSource::File(d.join("tfs.txt")), output)
     };
-    let e = infer(&registry(), &grouped(None, "virtual")).err().expect("refused").to_string();
+    let e = infer(&registry(), &grouped(None, "virtual")).expect_err("refused").to_string();
     assert_eq!(
         e,
         "--groupby: probe-gdt of GDT does not read the cells (with these parameters), so every group would get \
@@ -265,7 +358,7 @@ fn bad_inputs_are_refused_by_name_and_write_nothing() {
     };
     let refused = |options: InferOptions| {
         let before = listing();
-        let e = infer(&registry, &options).err().expect("refused");
+        let e = infer(&registry, &options).expect_err("refused");
         assert!(!options.output.exists(), "{} written", options.output.display());
         // Nothing else either: no staging folder left behind (the cache folder may appear).
         let after: Vec<String> = listing().into_iter().filter(|n| !n.starts_with("cache-")).collect();
@@ -344,7 +437,7 @@ fn bad_inputs_are_refused_by_name_and_write_nothing() {
         format!("--groupby cell_type: groups are read from an .h5ad's obs, not {}", d.join("toyB.csv").display())
     );
     let over_inputs = InferOptions { force: true, ..options(d, "GDT", d.join("toyB.csv"), tfs(), "run") };
-    let e = infer(&registry, &over_inputs).err().expect("refused").to_string();
+    let e = infer(&registry, &over_inputs).expect_err("refused").to_string();
     assert_eq!(
         e,
         format!(

@@ -1,6 +1,7 @@
 //! Which pairs an inference scores: the TFs matched among the dataset's genes, and every
 //! TF→gene candidate the model can score (or the pairs a file lists).
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
@@ -81,10 +82,12 @@ pub fn match_tfs(source: &TfSource, genes: &[GeneSymbol]) -> anyhow::Result<Matc
     Ok(MatchedTfs { source: described, listed: names.len(), indices, unmatched })
 }
 
-/// The pairs to score, with what was left out.
+/// The pairs to score, by source, with what was left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidates {
-    pub pairs: Vec<Pair>,
+    /// Ascending, distinct gene indices.
+    sources: Vec<usize>,
+    targets: Targets,
     /// Listed pairs left out because a gene is not in the vocabulary (listed pairs only).
     pub unknown: usize,
     /// Listed pairs whose source is not a matched TF: scored all the same (listed pairs only).
@@ -93,17 +96,80 @@ pub struct Candidates {
     pub notes: Vec<String>,
 }
 
+/// The targets of each source: every gene but itself (not materialised: tens of millions of
+/// pairs would be), or the listed ones.
+#[derive(Debug, Clone, PartialEq)]
+enum Targets {
+    /// Ascending gene indices; a source is not its own target.
+    All(Vec<usize>),
+    /// Sorted by source, then target; `starts[i]..starts[i + 1]` are source `i`'s.
+    Listed { pairs: Vec<Pair>, starts: Vec<usize> },
+}
+
+impl Candidates {
+    /// The pairs of source `i` (an index into the sources).
+    fn count_of(&self, i: usize) -> usize {
+        match &self.targets {
+            Targets::All(targets) => targets.len() - usize::from(targets.binary_search(&self.sources[i]).is_ok()),
+            Targets::Listed { starts, .. } => starts[i + 1] - starts[i],
+        }
+    }
+
+    /// Every candidate.
+    pub fn count(&self) -> usize {
+        self.count_in(0..self.sources.len())
+    }
+
+    /// The pairs of the sources `block`.
+    pub fn count_in(&self, block: Range<usize>) -> usize {
+        block.map(|i| self.count_of(i)).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// The sources, cut in order into blocks of whole sources with at most `max_pairs` pairs
+    /// each (a source with more is a block alone); ranges of source indices.
+    pub fn blocks(&self, max_pairs: usize) -> Vec<Range<usize>> {
+        let mut blocks = Vec::new();
+        let (mut start, mut pairs) = (0, 0);
+        for i in 0..self.sources.len() {
+            let n = self.count_of(i);
+            if pairs > 0 && pairs + n > max_pairs {
+                blocks.push(start..i);
+                (start, pairs) = (i, 0);
+            }
+            pairs += n;
+        }
+        if pairs > 0 {
+            blocks.push(start..self.sources.len());
+        }
+        blocks
+    }
+
+    /// The pairs of the sources `block`, sources ascending, then targets.
+    pub fn pairs_of(&self, block: Range<usize>) -> Vec<Pair> {
+        match &self.targets {
+            Targets::All(targets) => block
+                .flat_map(|i| {
+                    let source = self.sources[i];
+                    targets.iter().filter(move |&&t| t != source).map(move |&target| Pair { source, target })
+                })
+                .collect(),
+            Targets::Listed { pairs, starts } => pairs[starts[block.start]..starts[block.end]].to_vec(),
+        }
+    }
+}
+
 /// Every TF→gene pair, self-pairs excluded, among the genes `known` keeps; sources ascending,
 /// then targets.
 pub fn all(dataset: &Dataset, known: impl Fn(usize) -> bool) -> Candidates {
     let targets: Vec<usize> = (0..dataset.genes.len()).filter(|&g| known(g)).collect();
-    let pairs = dataset
-        .tfs
-        .iter()
-        .filter(|&&t| known(t))
-        .flat_map(|&source| targets.iter().filter(move |&&t| t != source).map(move |&target| Pair { source, target }))
-        .collect();
-    Candidates { pairs, unknown: 0, non_tf_sources: 0, notes: Vec::new() }
+    let mut sources: Vec<usize> = dataset.tfs.iter().copied().filter(|&t| known(t)).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    Candidates { sources, targets: Targets::All(targets), unknown: 0, non_tf_sources: 0, notes: Vec::new() }
 }
 
 /// The pairs of a `Gene1,Gene2` CSV naming the dataset's genes (exact symbols), sorted and
@@ -117,12 +183,28 @@ pub fn listed(file: &Path, dataset: &Dataset, known: impl Fn(usize) -> bool) -> 
         notes.push(format!("{} self-pairs of {} left out", listed - edges.len(), file.display()));
     }
     let before = edges.len();
-    let pairs: Vec<Pair> = edges.into_iter().filter(|p| known(p.source) && known(p.target)).collect();
+    let mut pairs: Vec<Pair> = edges.into_iter().filter(|p| known(p.source) && known(p.target)).collect();
     let non_tf_sources = pairs.iter().filter(|p| dataset.tfs.binary_search(&p.source).is_err()).count();
     if pairs.is_empty() {
         bail!("{}: none of its {before} pairs names two genes the model knows", file.display());
     }
-    Ok(Candidates { unknown: before - pairs.len(), pairs, non_tf_sources, notes })
+    pairs.sort_unstable_by_key(|p| (p.source, p.target));
+    let mut sources = Vec::new();
+    let mut starts = Vec::new();
+    for (i, p) in pairs.iter().enumerate() {
+        if sources.last() != Some(&p.source) {
+            sources.push(p.source);
+            starts.push(i);
+        }
+    }
+    starts.push(pairs.len());
+    Ok(Candidates {
+        unknown: before - pairs.len(),
+        sources,
+        targets: Targets::Listed { pairs, starts },
+        non_tf_sources,
+        notes,
+    })
 }
 
 #[cfg(test)]
@@ -170,8 +252,9 @@ mod tests {
     fn every_tf_to_known_gene_pair_without_self_pairs() {
         let d = dataset(&["A", "B", "C", "D"], vec![0, 2]);
         let c = all(&d, |g| g != 3);
-        let pairs: Vec<(usize, usize)> = c.pairs.iter().map(|p| (p.source, p.target)).collect();
+        let pairs: Vec<(usize, usize)> = c.pairs_of(0..2).iter().map(|p| (p.source, p.target)).collect();
         assert_eq!(pairs, vec![(0, 1), (0, 2), (2, 0), (2, 1)]);
+        assert_eq!(c.count(), 4);
     }
 
     #[test]
@@ -181,7 +264,7 @@ mod tests {
         std::fs::write(&file, "Gene1,Gene2\nA,B\nB,C\nA,D\nA,B\nC,C\nA,Z\n").unwrap();
         let d = dataset(&["A", "B", "C", "D"], vec![0]);
         let c = listed(&file, &d, |g| g != 3).unwrap();
-        assert_eq!(c.pairs, vec![Pair { source: 0, target: 1 }, Pair { source: 1, target: 2 }]);
+        assert_eq!(c.pairs_of(0..2), vec![Pair { source: 0, target: 1 }, Pair { source: 1, target: 2 }]);
         assert_eq!((c.unknown, c.non_tf_sources), (1, 1));
         assert_eq!(
             c.notes,
@@ -191,5 +274,24 @@ mod tests {
                 format!("1 self-pairs of {} left out", file.display()),
             ]
         );
+    }
+
+    #[test]
+    fn blocks_hold_whole_sources_and_cover_every_pair_once() {
+        let genes: Vec<String> = (0..10).map(|g| format!("g{g}")).collect();
+        let names: Vec<&str> = genes.iter().map(String::as_str).collect();
+        // Sources 1, 4, 5, 8 over 10 targets: 9 pairs each.
+        let c = all(&dataset(&names, vec![8, 1, 4, 5]), |_| true);
+        assert_eq!(c.count(), 36);
+        assert_eq!(c.blocks(18), vec![0..2, 2..4]);
+        assert_eq!(c.blocks(20), vec![0..2, 2..4]);
+        assert_eq!(c.blocks(27), vec![0..3, 3..4]);
+        assert_eq!(c.blocks(5), vec![0..1, 1..2, 2..3, 3..4], "a source with more pairs is a block alone");
+        assert_eq!(c.blocks(1000), vec![0..4]);
+        let mut joined: Vec<Pair> = c.blocks(10).into_iter().flat_map(|b| c.pairs_of(b)).collect();
+        assert_eq!(joined, c.pairs_of(0..4));
+        joined.dedup();
+        assert_eq!(joined.len(), 36);
+        assert!(joined.iter().all(|p| p.source != p.target && [1, 4, 5, 8].contains(&p.source)));
     }
 }

@@ -1,9 +1,14 @@
 //! `ugrn infer`: a GRN for a user's own expression data, from a translator a run saved. Every
 //! TF→gene candidate among the genes the model knows (or the listed pairs) gets the saved
 //! method's probe features, computed on the saved backbone, and the saved translator's logit;
-//! the edges, a summary and a plot are written as one folder, atomically.
+//! the edges, a summary and a plot are written as one folder, atomically. Sources are scored
+//! in blocks of at most `block_pairs` pairs, each written as a sorted run (`scores`) and merged
+//! as a stream into the outputs, so memory does not grow with the pair count; `--shard k/N`
+//! scores the blocks of one shard and `ugrn merge` combines the shards (`shard`).
 mod candidates;
 mod output;
+mod scores;
+mod shard;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +24,7 @@ use crate::session::{BackboneSetup, Session};
 use crate::translators::{Manifest, SavedKind, SavedMethod, folder_name};
 use crate::workflow::ResolvedPlugin;
 pub use candidates::{Species, TfSource};
+pub use shard::{Shard, merge};
 
 /// What `ugrn infer` was asked.
 #[derive(Debug, Clone)]
@@ -46,6 +52,10 @@ pub struct InferOptions {
     pub pairs: Option<PathBuf>,
     /// Also write `grn.h5ad`.
     pub h5ad: bool,
+    /// Score only this shard's blocks and write them unmerged (`ugrn merge` combines them).
+    pub shard: Option<Shard>,
+    /// Pairs per block: the most scored at once (their features and logits in memory).
+    pub block_pairs: usize,
     pub output: PathBuf,
     pub force: bool,
     pub device: String,
@@ -66,6 +76,7 @@ struct Member {
 }
 
 /// What an inference wrote, for the command line.
+#[derive(Debug)]
 pub struct Inferred {
     pub folder: PathBuf,
     pub pairs: usize,
@@ -147,13 +158,21 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         Some(file) => candidates::listed(file, &dataset, known)?,
         None => candidates::all(&dataset, known),
     };
-    if candidates.pairs.is_empty() {
+    if candidates.is_empty() {
         bail!(
             "no pair to score: {} of the {} matched TFs and {} of the {} genes are in the model's vocabulary",
             tfs.indices.iter().filter(|&&t| known(t)).count(),
             tfs.indices.len(),
             (0..dataset.genes.len()).filter(|&g| known(g)).count(),
             dataset.genes.len()
+        );
+    }
+    let pairs = candidates.count();
+    if options.h5ad && options.top.map_or(pairs, |k| k.min(pairs)) > output::MAX_H5AD_EDGES {
+        bail!(
+            "--h5ad: grn.h5ad is assembled in memory and holds at most {} edges, but {pairs} would be written; \
+             add --top K (K ≤ {0}), or leave --h5ad out (edges.tsv streams any number)",
+            output::MAX_H5AD_EDGES
         );
     }
 
@@ -169,46 +188,83 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         checkpoint: &checkpoint,
         other_checkpoint,
     };
-    let headline = match groups {
+    let default_background = session.oracle.info().default_background;
+    let cells = dataset.expression.as_ref().map_or(0, |e| e.cell_names.len());
+    // Each part is one network: the dataset's, or each group's from its own cells.
+    let mut parts: Vec<(output::Part, Option<Dataset>)> = Vec::new();
+    let mut index = None;
+    match &groups {
         None => {
-            let logits = score(&mut session, registry, &members, &dataset, &candidates.pairs)?;
-            let base = base_description(&members, "the dataset's", session.oracle.info().default_background);
-            output::write(staged.path(), &inference, &dataset, &base, &logits, &session.timings)?
+            let base = base_description(&members, "the dataset's", default_background);
+            parts.push((output::part(&inference, &dataset, cells, &base, String::new(), None), None));
         }
         Some(groups) => {
-            let mut index = String::from("group\tcells\tfolder\n");
-            let mut headlines = Vec::new();
-            let loaded = session.timings.len();
-            for (group, cells) in &groups {
-                let started = session.timings.len();
+            let mut tsv = String::from("group\tcells\tfolder\n");
+            for (group, group_cells) in groups {
                 let subset = Dataset {
                     name: format!("{} / {group}", dataset.name),
-                    expression: dataset.expression.as_ref().map(|e| select_cells(e, cells)),
+                    expression: dataset.expression.as_ref().map(|e| select_cells(e, group_cells)),
                     ..dataset.clone()
                 };
-                let logits = score(&mut session, registry, &members, &subset, &candidates.pairs)?;
                 let folder = format!("groups/{}", folder_name(group));
-                let dir = staged.path().join(&folder);
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let base = base_description(
-                    &members,
-                    &format!("group `{group}`'s ({} cells)", cells.len()),
-                    session.oracle.info().default_background,
-                );
-                let timings: Vec<(String, f64)> =
-                    session.timings[..loaded].iter().chain(&session.timings[started..]).cloned().collect();
-                let headline = output::write(&dir, &inference, &subset, &base, &logits, &timings)?;
-                headlines.push(format!("{group} ({} cells): {headline}", cells.len()));
-                index.push_str(&format!("{group}\t{}\t{folder}\n", cells.len()));
+                let n = group_cells.len();
+                let base = base_description(&members, &format!("group `{group}`'s ({n} cells)"), default_background);
+                let label = Some(format!("{group} ({n} cells)"));
+                tsv.push_str(&format!("{group}\t{n}\t{folder}\n"));
+                parts.push((output::part(&inference, &subset, n, &base, folder, label), Some(subset)));
             }
-            let file = staged.path().join("groups.tsv");
-            std::fs::write(&file, index).with_context(|| format!("writing {}", file.display()))?;
-            headlines.join("\n")
+            index = Some(tsv);
+        }
+    }
+
+    let blocks = candidates.blocks(options.block_pairs.max(1));
+    let shard = options.shard.unwrap_or(Shard::WHOLE);
+    let own = shard.blocks(blocks.len());
+    let scores_dir = staged.path().join("scores");
+    for (part, subset) in &parts {
+        let data = subset.as_ref().unwrap_or(&dataset);
+        let dir = scores_dir.join(&part.folder);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ranking = scores::Ranking::new(&data.genes)?;
+        for b in own.clone() {
+            let block_pairs = candidates.pairs_of(blocks[b].clone());
+            let logits = score(&mut session, registry, &members, data, &block_pairs)?;
+            let mut scored: Vec<scores::Scored> = block_pairs
+                .iter()
+                .zip(logits)
+                .map(|(p, logit)| scores::Scored { source: p.source as u32, target: p.target as u32, logit })
+                .collect();
+            ranking.sort(&mut scored);
+            scores::write_run(&shard::run_path(&scores_dir, part, b), &scored)?;
+        }
+    }
+    let parts: Vec<output::Part> = parts.into_iter().map(|(part, _)| part).collect();
+    let manifest = shard::ShardManifest::new(shard, blocks.len(), options.block_pairs, index, parts);
+    let headline = match options.shard {
+        Some(shard) => {
+            let path = staged.path().join(shard::MANIFEST);
+            let json = serde_json::to_string_pretty(&manifest).context("serialising the shard manifest")?;
+            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+            let scored: usize = own.clone().map(|b| candidates.count_in(blocks[b].clone())).sum();
+            format!(
+                "shard {shard}: blocks {}..{} of {} ({scored} of the {pairs} pairs per network); \
+                 `ugrn merge` the {} shard folders for the network",
+                own.start + 1,
+                own.end,
+                blocks.len(),
+                shard.count
+            )
+        }
+        None => {
+            let headline = shard::finish_parts(staged.path(), &[(staged.path().to_path_buf(), manifest)])?;
+            std::fs::remove_dir_all(&scores_dir).with_context(|| format!("removing {}", scores_dir.display()))?;
+            headline
         }
     };
+    shard::write_timings(&staged.path().join(shard::TIMINGS), &session.timings)?;
     let folder = staged.target().to_path_buf();
     staged.publish()?;
-    Ok(Inferred { folder, pairs: candidates.pairs.len(), headline })
+    Ok(Inferred { folder, pairs, headline })
 }
 
 /// The logit of each pair: the member's translator on its probe's features, an ensemble's the
