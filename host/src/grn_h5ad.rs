@@ -116,7 +116,7 @@ pub fn write_grn_h5ad(path: &Path, genes: &[String], edges: &[GrnEdge]) -> anyho
     file.write(path).with_context(|| format!("{}: cannot write HDF5", path.display()))
 }
 
-enum Column<'a> {
+pub(crate) enum Column<'a> {
     Strings(Vec<&'a str>),
     F32(Vec<f32>),
     I64(Vec<i64>),
@@ -124,13 +124,13 @@ enum Column<'a> {
 
 /// anndata dispatches on these two attributes; h5py writes strings as variable-length UTF-8,
 /// which is what anndata's readers compare against.
-fn encoding(mut set: impl FnMut(&str, AttrValue), kind: &str, version: &str) {
+pub(crate) fn encoding(mut set: impl FnMut(&str, AttrValue), kind: &str, version: &str) {
     set("encoding-type", AttrValue::VarLenString(kind.to_string()));
     set("encoding-version", AttrValue::VarLenString(version.to_string()));
 }
 
 /// Fills `group` as a dataframe (encoding 0.2.0) whose index is stored as `_index`.
-fn dataframe(group: &mut GroupBuilder, index: &Column, columns: &[(&str, Column)]) {
+pub(crate) fn dataframe(group: &mut GroupBuilder, index: &Column, columns: &[(&str, Column)]) {
     encoding(|k, v| group.set_attr(k, v), "dataframe", "0.2.0");
     group.set_attr("_index", AttrValue::VarLenString("_index".to_string()));
     let order = columns.iter().map(|(name, _)| name.to_string()).collect();

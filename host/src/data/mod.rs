@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use ugrn_sdk::{DatasetView, Expression, GeneSymbol, Pair};
 
 pub use beeline::{BEELINE_DATASETS, BEELINE_NETWORKS, BEELINE_SIZES, BeelineSource};
+pub use h5ad::H5adExpression;
 pub(crate) use h5ad::read_obs_column;
 pub(crate) use labels::{index_genes, read_edges, read_tf_names};
 pub use pairs::{NegativeSet, Negatives, PairCounts, PairSet, sample_pairs, split_validation};
