@@ -75,6 +75,10 @@ impl<T: Probe> Probe for Guarded<T> {
         // so the wrong guess costs a cache miss, never stale features.
         catch_or(self.plugin, true, || self.inner.needs_expression(params))
     }
+    fn reads_mean_cell_only(&self, params: &Params) -> bool {
+        // A panic counts as "reads every cell": the host then gives it the whole matrix.
+        catch_or(self.plugin, false, || self.inner.reads_mean_cell_only(params))
+    }
     fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
         catch(self.plugin, || self.inner.columns(params, info))
     }

@@ -89,6 +89,13 @@ pub trait Probe: Send + Sync {
     /// Whether the probe reads real expression (the host reports it as not applicable on
     /// datasets without a matrix instead of calling it, and hands a probe that says no none).
     fn needs_expression(&self, params: &Params) -> bool;
+    /// Whether all the probe reads of the expression, with these parameters, is each gene's
+    /// mean over the cells (`Expression::gene_means`). The host may then hand it the mean cell
+    /// as an expression of one cell, so that data of a million cells is never held cell by
+    /// cell. Only meaningful where `needs_expression` is true.
+    fn reads_mean_cell_only(&self, _params: &Params) -> bool {
+        false
+    }
     /// The feature columns `features` will give with these parameters on this model, known
     /// before any cell is computed, or `None` where the probe cannot say. An error is what
     /// `features` would refuse about the parameters and the model (e.g. a layer the model does

@@ -6,6 +6,7 @@
 //! as a stream into the outputs, so memory does not grow with the pair count; `--shard k/N`
 //! scores the blocks of one shard and `ugrn merge` combines the shards (`shard`).
 mod candidates;
+mod expression;
 mod output;
 mod scores;
 mod shard;
@@ -13,17 +14,18 @@ mod shard;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ugrn_sdk::{Expression, Matrix, ModelOracle, ParamValue, Params, PluginKind};
+use ugrn_sdk::{ModelOracle, ParamValue, Params, PluginKind};
 
 use std::collections::BTreeMap;
 
-use crate::data::{Dataset, is_h5ad, read_expression_file, read_obs_column};
+use crate::data::{Dataset, is_h5ad, read_obs_column};
 use crate::plugin::Registry;
 use crate::report::StagedFolder;
 use crate::session::{BackboneSetup, Session};
 use crate::translators::{Manifest, SavedKind, SavedMethod, folder_name};
 use crate::workflow::ResolvedPlugin;
 pub use candidates::{Species, TfSource};
+use expression::{ExpressionInput, ExpressionUse};
 pub use shard::{Shard, merge};
 
 /// What `ugrn infer` was asked.
@@ -73,6 +75,8 @@ struct Member {
     state: Vec<u8>,
     /// Whether its probe, with these parameters, reads the dataset's cells.
     reads_cells: bool,
+    /// Whether all it reads of them is the mean cell.
+    mean_only: bool,
 }
 
 /// What an inference wrote, for the command line.
@@ -109,10 +113,10 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         PluginKind::Backbone,
         &format!("{}: backbone", options.translator.display()),
     )?;
-    let (genes, expression) = read_expression_file(&options.expression, options.gene_column.as_deref())?;
+    let (genes, input) = ExpressionInput::open(&options.expression, options.gene_column.as_deref())?;
     let tfs = candidates::match_tfs(&options.tfs, &genes)?;
     let groups = match &options.groupby {
-        Some(column) => Some(groups(&options.expression, column, &expression)?),
+        Some(column) => Some(groups(&options.expression, column, input.cells())?),
         None => None,
     };
     let dataset = Dataset {
@@ -122,7 +126,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         genes,
         tfs: tfs.indices.clone(),
         edges: Vec::new(),
-        expression: Some(expression),
+        expression: None,
         expression_source: options.expression.display().to_string(),
         notes: Vec::new(),
     };
@@ -189,29 +193,34 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
         other_checkpoint,
     };
     let default_background = session.oracle.info().default_background;
-    let cells = dataset.expression.as_ref().map_or(0, |e| e.cell_names.len());
-    // Each part is one network: the dataset's, or each group's from its own cells.
-    let mut parts: Vec<(output::Part, Option<Dataset>)> = Vec::new();
+    // Each part is one network: the dataset's, or each group's from its own cells. The probes
+    // get of each part's cells only what they read, of the genes the model knows.
+    let whole: Vec<usize> = (0..input.cells()).collect();
+    let sets: Vec<&[usize]> = match &groups {
+        None => vec![&whole],
+        Some(groups) => groups.values().map(Vec::as_slice).collect(),
+    };
+    let usage = ExpressionUse::of(members.iter().map(|m| (m.reads_cells, m.mean_only)));
+    let read_genes: Vec<usize> = (0..dataset.genes.len()).filter(|&g| inference.known[g]).collect();
+    let mut expressions = input.for_probes(usage, &read_genes, &sets)?.into_iter();
+    let mut parts: Vec<(output::Part, Dataset)> = Vec::new();
     let mut index = None;
     match &groups {
         None => {
             let base = base_description(&members, "the dataset's", default_background);
-            parts.push((output::part(&inference, &dataset, cells, &base, String::new(), None), None));
+            let data = Dataset { expression: expressions.next().flatten(), ..dataset.clone() };
+            parts.push((output::part(&inference, &data, input.cells(), &base, String::new(), None), data));
         }
         Some(groups) => {
             let mut tsv = String::from("group\tcells\tfolder\n");
-            for (group, group_cells) in groups {
-                let subset = Dataset {
-                    name: format!("{} / {group}", dataset.name),
-                    expression: dataset.expression.as_ref().map(|e| select_cells(e, group_cells)),
-                    ..dataset.clone()
-                };
+            for ((group, group_cells), expression) in groups.iter().zip(expressions) {
+                let subset = Dataset { name: format!("{} / {group}", dataset.name), expression, ..dataset.clone() };
                 let folder = format!("groups/{}", folder_name(group));
                 let n = group_cells.len();
                 let base = base_description(&members, &format!("group `{group}`'s ({n} cells)"), default_background);
                 let label = Some(format!("{group} ({n} cells)"));
                 tsv.push_str(&format!("{group}\t{n}\t{folder}\n"));
-                parts.push((output::part(&inference, &subset, n, &base, folder, label), Some(subset)));
+                parts.push((output::part(&inference, &subset, n, &base, folder, label), subset));
             }
             index = Some(tsv);
         }
@@ -221,8 +230,7 @@ pub fn infer(registry: &Registry, options: &InferOptions) -> anyhow::Result<Infe
     let shard = options.shard.unwrap_or(Shard::WHOLE);
     let own = shard.blocks(blocks.len());
     let scores_dir = staged.path().join("scores");
-    for (part, subset) in &parts {
-        let data = subset.as_ref().unwrap_or(&dataset);
+    for (part, data) in &parts {
         let dir = scores_dir.join(&part.folder);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let ranking = scores::Ranking::new(&data.genes)?;
@@ -353,31 +361,14 @@ fn refuse_output_over_inputs(options: &InferOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The expression of `cells` only.
-fn select_cells(expression: &Expression, cells: &[usize]) -> Expression {
-    let genes = expression.values.rows;
-    let mut values = Matrix::zeros(genes, cells.len());
-    for g in 0..genes {
-        for (k, &c) in cells.iter().enumerate() {
-            values.set(g, k, expression.values.get(g, c));
-        }
-    }
-    Expression { cell_names: cells.iter().map(|&c| expression.cell_names[c].clone()).collect(), values }
-}
-
 /// The cells of each value of the `.h5ad` obs column `column`, values sorted.
-fn groups(path: &Path, column: &str, expression: &Expression) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
+fn groups(path: &Path, column: &str, cells: usize) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
     if !is_h5ad(path) {
         bail!("--groupby {column}: groups are read from an .h5ad's obs, not {}", path.display());
     }
     let values = read_obs_column(path, column).with_context(|| format!("--groupby {column}"))?;
-    if values.len() != expression.cell_names.len() {
-        bail!(
-            "{}: obs column `{column}` has {} values for {} cells",
-            path.display(),
-            values.len(),
-            expression.cell_names.len()
-        );
+    if values.len() != cells {
+        bail!("{}: obs column `{column}` has {} values for {} cells", path.display(), values.len(), cells);
     }
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (cell, value) in values.into_iter().enumerate() {
@@ -480,7 +471,9 @@ fn member(
     }
     let translator = translator.resolve(registry, PluginKind::Translator, &role("translator"))?;
     let state = saved.state.clone().unwrap_or_default();
-    let reads_cells = registry.probe(&probe.plugin)?.needs_expression(&probe.params);
+    let plugin = registry.probe(&probe.plugin)?;
+    let reads_cells = plugin.needs_expression(&probe.params);
+    let mean_only = plugin.reads_mean_cell_only(&probe.params);
     Ok(Member {
         method: saved.manifest.method.clone(),
         probe,
@@ -488,5 +481,6 @@ fn member(
         columns: columns.clone(),
         state,
         reads_cells,
+        mean_only,
     })
 }

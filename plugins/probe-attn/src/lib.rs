@@ -100,6 +100,11 @@ impl Probe for Attn {
         CellChoice::needs_expression(params)
     }
 
+    fn reads_mean_cell_only(&self, _: &Params) -> bool {
+        // Its cells start from the virtual cell or the mean cell (`CellPlan::mean_cell`).
+        true
+    }
+
     fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
         layer_index(params, info.layers)?;
         CellChoice::from_params(params, info)?;

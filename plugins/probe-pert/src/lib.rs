@@ -49,6 +49,11 @@ impl Probe for Pert {
         true
     }
 
+    fn reads_mean_cell_only(&self, _: &Params) -> bool {
+        // Its cells start from the mean cell (`CellPlan::mean_cell`).
+        true
+    }
+
     fn columns(&self, params: &Params, _: &ModelInfo) -> Result<Option<Vec<String>>> {
         ProbeContext::from_params(params)?;
         Ok(Some(vec![column(params)?.into()]))

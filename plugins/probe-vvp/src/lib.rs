@@ -54,6 +54,11 @@ impl Probe for Vvp {
         CellChoice::needs_expression(params)
     }
 
+    fn reads_mean_cell_only(&self, _: &Params) -> bool {
+        // Its cells start from the virtual cell or the mean cell (`CellPlan::mean_cell`).
+        true
+    }
+
     fn columns(&self, params: &Params, info: &ModelInfo) -> Result<Option<Vec<String>>> {
         CellChoice::from_params(params, info)?;
         ProbeContext::from_params(params)?;
