@@ -208,7 +208,7 @@ impl H5adExpression {
     }
 
     /// The genes × cells matrix of `genes` (rows) at `cells` (columns), in the orders given,
-    /// streamed from X; refused beyond [`MAX_VALUES`] values.
+    /// streamed from X; refused beyond 2^32 values.
     pub fn dense(&self, genes: &[usize], cells: &[usize]) -> Result<Matrix, DataError> {
         if bounded_len(&[genes.len() as u64, cells.len() as u64]).is_none() {
             return Err(error(
