@@ -77,7 +77,7 @@ pub enum Command {
     },
     /// Validate a workflow without running it: unknown keys, unknown plugins, bad parameters
     /// and missing files, then (loading the model) what its cells would refuse about the
-    /// model: parameters it cannot take, datasets beyond its context. Each problem is reported
+    /// model: parameters it cannot take, a direct score on several columns. Each problem is reported
     /// with file, key and reason. Exits non-zero on problems.
     #[command(after_help = "Example:\n  ugrn check workflows/quickstart.toml")]
     Check {

@@ -94,6 +94,7 @@ impl<'a> Session<'a> {
         let info = probe.describe();
         let needs_expression = probe.needs_expression(params);
         let key = CacheKey::for_features(&self.backbone_key, &info, params, dataset, pairs, needs_expression)?;
+        self.note_tiling(probe_name, params, dataset);
         match self.cache.get(&key) {
             Lookup::Hit(f) => {
                 self.note(format!(
@@ -140,6 +141,25 @@ impl<'a> Session<'a> {
             self.log.push(format!("warning: {line}"));
         }
         Ok(features)
+    }
+
+    /// Logs how a `dataset` context longer than the model's is tiled, as the probe kit the
+    /// shipped probes build on lays it out.
+    fn note_tiling(&mut self, probe_name: &str, params: &ugrn_sdk::Params, dataset: &Dataset) {
+        if params.str("context").ok() != Some("dataset") {
+            return;
+        }
+        let genes = self.oracle.token_ids(&dataset.genes).iter().filter(|t| t.is_some()).count();
+        let max_context = self.oracle.info().max_context;
+        if let Ok(tiling) = ugrn_probe_kit::ContextTiling::new(genes, max_context)
+            && tiling.is_tiled()
+        {
+            self.note(format!(
+                "{probe_name} on {}: dataset context beyond the model's {max_context} genes; {}",
+                dataset.name,
+                tiling.describe()
+            ));
+        }
     }
 
     /// The result for a failed plugin call: not applicable when the plugin says so (one

@@ -481,3 +481,40 @@ fn failing_run(dir: &Path, text: &str) -> String {
     assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::FAILURE));
     std::fs::read_to_string(out.join("results.md")).unwrap()
 }
+
+/// A dataset with more vocabulary genes than the model takes runs `dataset` context tiled, and
+/// the report logs the tiling of each dataset it probed.
+#[test]
+fn dataset_context_longer_than_the_model_runs_tiled_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    write_datasets(dir.path());
+    // The fixture's weights with a context of eight genes (`<cls>` + 8), shorter than the 20
+    // genes of each dataset.
+    let short = dir.path().join("scgpt-short");
+    std::fs::create_dir(&short).unwrap();
+    for e in std::fs::read_dir(scgpt_fixture()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), short.join(e.file_name())).unwrap();
+    }
+    let mut args: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(short.join("args.json")).unwrap()).unwrap();
+    args["max_seq_len"] = 9.into();
+    std::fs::write(short.join("args.json"), args.to_string()).unwrap();
+    let text = workflow("backbone-scgpt", &short, "[8]", false);
+    let (head, _) = text.split_once("[[method]]").unwrap();
+    let text = format!(
+        "{head}[[method]]\nname = \"GDT\"\nprobe = {{ plugin = \"probe-gdt\", context = \"dataset\" }}\n\
+         translator = {{ plugin = \"translator-mlp\", hidden = [8], epochs = 5 }}\n"
+    );
+    let report = run_workflow(dir.path(), &text, "out", false).expect("a tiled run");
+    let auprc: f64 = report.table[0].1[0].parse().expect("GDT is evaluated");
+    assert!((0.0..=1.0).contains(&auprc), "{auprc}");
+    let log = std::fs::read_to_string(dir.path().join("out/run.log")).unwrap();
+    for dataset in ["toyA", "toyB"] {
+        let line = format!(
+            "probe-gdt on {dataset}: dataset context beyond the model's 8 genes; 20 context genes tiled into 3 \
+             windows of 6–7 genes: each cell holds one window and the source"
+        );
+        assert!(log.lines().any(|l| l == line), "{line} in\n{log}");
+    }
+}

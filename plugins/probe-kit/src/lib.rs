@@ -9,6 +9,8 @@
 //! - `dataset` context: every gene of the dataset that is in the vocabulary is in every cell.
 //!   The cells of a source serve all of its targets, so a chunk holds one cell per (source,
 //!   variant); the unchanged cell does not depend on the source and is shared by the chunk.
+//!   A context longer than the model takes is tiled ([`ContextTiling`]): a source's cells are
+//!   one per window of the context, each holding the window and the source.
 //! - `pair` context: a cell holds only the source and the target (only the source for a
 //!   self-pair), so the pairs of a chunk pack into one batch of short cells.
 //!
@@ -23,8 +25,10 @@ mod plan;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod tiling;
 
 pub use cells::{BaseCell, BaseValues, CellChoice, ChunkCells, ReadSite, Variant};
 pub use genes::{SourceGroup, group_by_source, pair_tokens};
 pub use params::{ProbeContext, RangeSpread, VALUE_BOUND, value_list_param, value_param};
 pub use plan::{CellPlan, PAIRS_PER_CHUNK, SOURCES_PER_CHUNK};
+pub use tiling::ContextTiling;

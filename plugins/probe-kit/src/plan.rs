@@ -6,6 +6,7 @@ use ugrn_sdk::{DatasetView, Error, Features, Matrix, ModelOracle, Pair, ProbeReq
 use crate::cells::{BaseCell, ChunkCells, ReadSite, Variant, VirtualCells};
 use crate::genes::{group_by_source, resolve};
 use crate::params::ProbeContext;
+use crate::tiling::ContextTiling;
 
 /// Sources per chunk in `dataset` context: 16 sources × 8 variants is 128 full-length cells
 /// (over 100k tokens at 900 genes), a full GPU batch, while progress still moves every few
@@ -19,6 +20,7 @@ pub const PAIRS_PER_CHUNK: usize = 4096;
 #[derive(Debug)]
 pub struct CellPlan {
     context: ProbeContext,
+    tiling: ContextTiling,
     dataset: String,
     context_tokens: Vec<TokenId>,
     context_genes: Vec<usize>,
@@ -27,28 +29,26 @@ pub struct CellPlan {
 }
 
 impl CellPlan {
-    /// Resolves the request's genes; `dataset` context must fit the model's longest context.
+    /// Resolves the request's genes; a `dataset` context longer than the model takes is tiled.
     pub fn new(request: &ProbeRequest<'_>, oracle: &dyn ModelOracle, context: ProbeContext) -> Result<Self> {
         let r = resolve(request, oracle)?;
-        let max = oracle.info().max_context;
-        if context == ProbeContext::Dataset && r.tokens.len() > max {
-            return Err(Error::param(
-                ProbeContext::PARAM,
-                format!(
-                    "dataset `{}` has {} genes in the vocabulary, more than the {max} context genes \
-                     the model takes; use context = \"pair\"",
-                    request.dataset.name,
-                    r.tokens.len()
-                ),
-            ));
-        }
+        let tiling = match context {
+            ProbeContext::Dataset => ContextTiling::new(r.tokens.len(), oracle.info().max_context)?,
+            ProbeContext::Pair => ContextTiling::new(r.tokens.len(), usize::MAX)?,
+        };
         Ok(CellPlan {
             context,
+            tiling,
             dataset: request.dataset.name.to_string(),
             context_tokens: r.tokens,
             context_genes: r.genes,
             pairs: r.pairs,
         })
+    }
+
+    /// How a `dataset` context is laid into cells (one window in `pair` context).
+    pub fn tiling(&self) -> ContextTiling {
+        self.tiling
     }
 
     /// The dataset's genes that are in the vocabulary, in dataset order: the `dataset` context.
@@ -89,8 +89,10 @@ impl CellPlan {
         Ok(prepared)
     }
 
-    /// Request rows by chunk. In `dataset` context a chunk holds whole sources; when every
-    /// variant is `Unchanged` all sources share their cells, so one chunk does.
+    /// Request rows by chunk. In `dataset` context a chunk holds whole sources, fewer when the
+    /// context is tiled (about [`SOURCES_PER_CHUNK`] sources' worth of cells); when every
+    /// variant is `Unchanged` and the context untiled, all sources share their cells, so one
+    /// chunk does.
     fn chunks(&self, variants: &[Variant]) -> Vec<Vec<usize>> {
         match self.context {
             ProbeContext::Pair => {
@@ -100,10 +102,10 @@ impl CellPlan {
             ProbeContext::Dataset => {
                 let sources: Vec<Pair> = self.pairs.iter().map(|&(source, target)| Pair { source, target }).collect();
                 let groups = group_by_source(&sources);
-                let per_chunk = if variants.iter().all(|v| *v == Variant::Unchanged) {
+                let per_chunk = if !self.tiling.is_tiled() && variants.iter().all(|v| *v == Variant::Unchanged) {
                     groups.len().max(1)
                 } else {
-                    SOURCES_PER_CHUNK
+                    SOURCES_PER_CHUNK.div_ceil(self.tiling.windows())
                 };
                 groups
                     .chunks(per_chunk)
@@ -123,7 +125,7 @@ impl CellPlan {
         let mut reads = Vec::with_capacity(rows.len() * variants.len());
         let mut shared = None;
         match self.context {
-            ProbeContext::Dataset => {
+            ProbeContext::Dataset if !self.tiling.is_tiled() => {
                 let tokens = &self.context_tokens;
                 let values: Vec<f32> = (0..tokens.len()).map(value).collect();
                 let mut cells = VirtualCells::new(tokens.len());
@@ -145,6 +147,53 @@ impl CellPlan {
                     reads.extend(ids.iter().map(|&cell| ReadSite { batch: 0, cell, source, target }));
                 }
                 builders.push(cells);
+            }
+            ProbeContext::Dataset => {
+                // Per (source, window): the cell's batch, its cell per variant, and where each
+                // context position sits in it.
+                struct Tile {
+                    batch: usize,
+                    cells: Vec<usize>,
+                    source: usize,
+                    offset: usize,
+                    before: bool,
+                }
+                let mut tiles: HashMap<(usize, usize), Tile> = HashMap::new();
+                for &row in rows {
+                    let (source, target) = self.pairs[row];
+                    let window = self.tiling.window_of(target);
+                    let tile = tiles.entry((source, window)).or_insert_with(|| {
+                        let (positions, at) = self.tiling.cell(source, window);
+                        let tokens: Vec<TokenId> = positions.iter().map(|&p| self.context_tokens[p]).collect();
+                        let values: Vec<f32> = positions.iter().map(|&p| value(p)).collect();
+                        let batch = match builders.iter().position(|b| b.genes == positions.len()) {
+                            Some(b) => b,
+                            None => {
+                                builders.push(VirtualCells::new(positions.len()));
+                                builders.len() - 1
+                            }
+                        };
+                        let cells = variants
+                            .iter()
+                            .map(|variant| {
+                                let set = match variant {
+                                    Variant::Set(v) => Some(*v),
+                                    Variant::Unchanged => None,
+                                };
+                                builders[batch].push(&tokens, &values, at, set)
+                            })
+                            .collect();
+                        let start = self.tiling.window(window).start;
+                        Tile { batch, cells, source: at, offset: start, before: source < start }
+                    });
+                    let target = target - tile.offset + usize::from(tile.before);
+                    reads.extend(tile.cells.iter().map(|&cell| ReadSite {
+                        batch: tile.batch,
+                        cell,
+                        source: tile.source,
+                        target,
+                    }));
+                }
             }
             ProbeContext::Pair => {
                 for &row in rows {

@@ -248,7 +248,57 @@ fn errors_name_the_gene_and_dataset() {
     let err = CellPlan::new(&request(&params, &g, None, &[pair(0, 2)]), &oracle, ProbeContext::Dataset).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "parameter `context`: dataset `toy` has 2 genes in the vocabulary, more than the 1 context genes \
-         the model takes; use context = \"pair\""
+        "parameter `context`: 2 context genes cannot be tiled into cells of at most 1 gene: a cell holds the \
+         source and at least one target"
     );
+}
+
+#[test]
+fn a_tiled_context_reads_each_pair_once_in_the_cell_of_its_targets_window() {
+    // Seven genes for a model of three: windows [G1] [G2 G3] [G4 G5] [G6 G7], each cell a window
+    // plus the source. Echo's readout depends on the target's own token and value only, so the
+    // tiled features must equal the untiled ones exactly.
+    let g: Vec<String> = (1..=7).map(|k| format!("G{k}")).collect();
+    let pairs: Vec<Pair> = [0, 3, 6].iter().flat_map(|&s| (0..7).map(move |t| pair(s, t))).collect();
+    let params = Params::default();
+    let variants = [Variant::Set(9.0), Variant::Unchanged];
+    let features = |max_context: usize, compute: &dyn Fn(&ChunkCells, &Echo) -> Result<Matrix>| {
+        let oracle = Echo::new(max_context);
+        let plan = CellPlan::new(&request(&params, &g, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
+        let f = plan
+            .run(vec!["a".into(), "b".into()], &BaseCell::Virtual(0.5), &variants, &NoProgress, |cells| {
+                compute(cells, &oracle)
+            })
+            .unwrap();
+        (plan.tiling(), f.values, oracle.batches.into_inner().unwrap())
+    };
+    let (tiled, tiled_readout, batches) = features(3, &|c, o| c.readout(o));
+    let (whole, whole_readout, _) = features(10, &|c, o| c.readout(o));
+    assert_eq!((tiled.windows(), whole.windows()), (4, 1));
+    assert_eq!(tiled_readout, whole_readout);
+    let expected: Vec<f32> = pairs
+        .iter()
+        .flat_map(|p| {
+            [
+                10.0 * (p.target + 1) as f32 + if p.source == p.target { 9.0 } else { 0.5 },
+                10.0 * (p.target + 1) as f32 + 0.5,
+            ]
+        })
+        .collect();
+    assert_eq!(tiled_readout.data, expected);
+    // 3 sources × 4 windows × 2 variants (no shared unchanged cell), none longer than the model.
+    assert_eq!(batches.iter().map(|b| b.0).sum::<usize>(), 24);
+    assert!(batches.iter().all(|b| b.1 <= 3), "{batches:?}");
+    // An unchanged variant cannot share cells across sources once tiled, so derivatives work.
+    let variants = [Variant::Set(9.0)];
+    let oracle = Echo::new(3);
+    let plan = CellPlan::new(&request(&params, &g, None, &pairs), &oracle, ProbeContext::Dataset).unwrap();
+    let cells = plan.cells(&(0..pairs.len()).collect::<Vec<_>>(), &BaseCell::Virtual(0.5), &variants);
+    let d = cells.derivative(&oracle).unwrap();
+    assert_eq!(d.data, pairs.iter().map(|p| (p.source + 1) as f32).collect::<Vec<_>>());
+    // Source G1 with window [G4 G5]: the cell is [G1, G4, G5], the source first.
+    let r = cells.read(3, 0);
+    let batch = &cells.batches()[r.batch];
+    assert_eq!((batch.cell_tokens(r.cell), r.source, r.target), (&[1, 4, 5][..], 0, 1));
+    assert_eq!(batch.values().row(r.cell), &[9.0, 0.5, 0.5]);
 }

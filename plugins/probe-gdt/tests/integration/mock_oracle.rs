@@ -29,6 +29,28 @@ fn dataset_context_gives_the_slope_in_the_whole_cell() {
 }
 
 #[test]
+fn dataset_context_longer_than_the_model_runs_tiled() {
+    // Seven genes for a model of three: windows [G0] [G1 G2] [G3 G4] [G5 G6]; each cell is a
+    // window plus the source, so the slope is the closed form over that cell's length.
+    let g = genes(7);
+    let targets: Vec<usize> = (0..7).collect();
+    let pairs = all_pairs([0, 4, 6], &targets);
+    let p = params(&Gdt, &[("baselines", floats(&[3.0])), ("background", ParamValue::Float(2.0))]).unwrap();
+    let mock = Mock::with_max_context(3);
+    let f = Gdt.features(&request(&p, &g, None, &pairs), &mock, &NoProgress).unwrap();
+    let window = |gene: usize| [0, 1, 1, 2, 2, 3, 3][gene];
+    let window_len = [1.0, 2.0, 2.0, 2.0];
+    for (row, p) in pairs.iter().enumerate() {
+        let w_t = window(p.target);
+        let n = window_len[w_t] + if window(p.source) == w_t { 0.0 } else { 1.0 };
+        assert_close(f.values.get(row, 0), expected(p.source as u32, p.target as u32, 3.0, 2.0, n));
+    }
+    let calls = mock.calls("derivative");
+    assert!(calls.iter().all(|c| c.genes <= 3), "{calls:?}");
+    assert_eq!(calls.iter().map(|c| c.cells).sum::<usize>(), 3 * 4, "one cell per source and window");
+}
+
+#[test]
 fn pair_context_gives_the_slope_in_a_two_gene_cell() {
     let g = genes(5);
     let pairs = [pair(1, 2), pair(3, 3)];

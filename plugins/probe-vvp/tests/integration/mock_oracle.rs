@@ -155,16 +155,24 @@ fn bad_parameters_and_genes_are_named() {
 }
 
 #[test]
-fn dataset_context_longer_than_the_model_takes_is_refused() {
+fn dataset_context_longer_than_the_model_runs_tiled() {
+    // Five genes for a model of four: windows [G0 G1] and [G2 G3 G4]; each cell is a window plus
+    // the source, and the response is the closed form over that cell's length.
     let g = genes(5);
-    let pairs = [pair(0, 1)];
-    let p = params(&Vvp, &[]).unwrap();
-    let err = Vvp.features(&request(&p, &g, None, &pairs), &Mock::with_max_context(4), &NoProgress).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "parameter `context`: dataset `toy` has 5 genes in the vocabulary, more than the 4 context genes the \
-         model takes; use context = \"pair\""
-    );
+    let pairs = all_pairs([0, 3], &[0, 1, 2, 3, 4]);
+    let p = params(&Vvp, &[("targets", floats(&[5.0])), ("background", ParamValue::Float(1.0))]).unwrap();
+    let mock = Mock::with_max_context(4);
+    let f = Vvp.features(&request(&p, &g, None, &pairs), &mock, &NoProgress).unwrap();
+    let cell_length = |source: usize, target: usize| match (source, target < 2) {
+        (0, true) => 2.0,
+        (0, false) => 4.0,
+        _ => 3.0,
+    };
+    for (row, p) in pairs.iter().enumerate() {
+        let n = cell_length(p.source, p.target);
+        assert_close(f.values.get(row, 0), expected(p.source as u32, p.target as u32, 5.0, 1.0, n));
+    }
+    assert!(mock.calls("readout").iter().all(|c| c.genes <= 4), "{:?}", mock.calls("readout"));
 }
 
 #[test]
