@@ -94,7 +94,8 @@ impl CellChoice {
 pub enum Variant {
     /// The source's input value is set to this.
     Set(f32),
-    /// The base cell as it is. In `dataset` context it is the same cell for every source.
+    /// The base cell as it is. In an untiled `dataset` context it is the same cell for every
+    /// source; tiled, each source's window cell holds the source, so it is its own.
     Unchanged,
 }
 
