@@ -144,7 +144,8 @@ impl<'a> Session<'a> {
     }
 
     /// Logs how a `dataset` context longer than the model's is tiled, as the probe kit the
-    /// shipped probes build on lays it out.
+    /// shipped probes build on lays it out: once per probe and dataset, not per network or
+    /// inference block.
     fn note_tiling(&mut self, probe_name: &str, params: &ugrn_sdk::Params, dataset: &Dataset) {
         if params.str("context").ok() != Some("dataset") {
             return;
@@ -154,11 +155,14 @@ impl<'a> Session<'a> {
         if let Ok(tiling) = ugrn_probe_kit::ContextTiling::new(genes, max_context)
             && tiling.is_tiled()
         {
-            self.note(format!(
+            let line = format!(
                 "{probe_name} on {}: dataset context beyond the model's {max_context} genes; {}",
                 dataset.name,
                 tiling.describe()
-            ));
+            );
+            if !self.log.contains(&line) {
+                self.note(line);
+            }
         }
     }
 

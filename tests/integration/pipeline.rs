@@ -515,6 +515,6 @@ fn dataset_context_longer_than_the_model_runs_tiled_and_is_logged() {
             "probe-gdt on {dataset}: dataset context beyond the model's 8 genes; 20 context genes tiled into 3 \
              windows of 6–7 genes: each cell holds one window and the source"
         );
-        assert!(log.lines().any(|l| l == line), "{line} in\n{log}");
+        assert_eq!(log.lines().filter(|l| *l == line).count(), 1, "{line} once in\n{log}");
     }
 }
